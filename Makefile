@@ -1,0 +1,38 @@
+# retinaflow: set-up and the README's commands. Everything installs into .venv from the
+# project's own files (requirements.txt, pyproject.toml), so a fresh machine needs only python3.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= 2
+
+.PHONY: venv demo test lint format clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# The main job on the embedded offline demo: the whole DAG to results/.
+demo: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml results/map_onnx.json
+
+# The test suite (CI runs exactly this).
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests workflow/scripts scripts
+	$(BIN)/ruff format --check src tests workflow/scripts scripts
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests workflow/scripts scripts
+	$(BIN)/snakefmt Snakefile workflow/rules
+
+clean:
+	rm -rf data models builds preds results logs benchmarks .snakemake

@@ -1,0 +1,1 @@
+"""Datasets in the openimages-mlperf.json conventions, and image preprocessing."""

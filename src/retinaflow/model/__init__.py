@@ -1,0 +1,1 @@
+"""RetinaNet architectures, checkpoints and the truncated forward that is exported."""

@@ -1,0 +1,64 @@
+"""The inference step of the DAG for any variant: open the variant's runner, run the dataset,
+write the detections json, the per-image txt files, drawn images and timing figures."""
+
+from __future__ import annotations
+
+import os
+
+from .data.annotations import class_names, image_records, load_annotations
+from .infer import draw_detections, run_inference, write_detections_json, write_txt_files
+from .io import write_json
+from .postprocess import PostprocessSettings
+from .runtime import HeadRunner
+
+
+def open_runner(variant: str, path, model: dict, threads: int, device: str) -> HeadRunner:
+    """The runner for a variant: `onnx` (ONNX Runtime) or `torch` (PyTorch eager)."""
+    if variant == "onnx":
+        from .runtime.onnxruntime_runner import OnnxRuntimeRunner
+
+        return OnnxRuntimeRunner(path, threads=threads, device=device)
+    if variant == "torch":
+        from .model.loading import load_head
+        from .runtime.torch_runner import TorchRunner
+
+        return TorchRunner(load_head(path, **model), threads=threads, device=device)
+    raise ValueError(f"unknown variant {variant!r}: expected onnx or torch")
+
+
+def infer_variant(
+    variant: str,
+    runtime_path,
+    annotations,
+    image_dir,
+    outputs: dict[str, str | os.PathLike],
+    model: dict,
+    resize_kernel: str = "pil",
+    postprocess: dict | None = None,
+    batch_size: int = 8,
+    device: str = "cpu",
+    threads: int = 1,
+    draw_images: int = 0,
+    draw_min_score: float = 0.3,
+) -> dict:
+    """Write outputs["detections"], ["txt"], ["drawn"], ["stats"]; return the stats."""
+    data = load_annotations(annotations)
+    records = image_records(data, image_dir)
+    runner = open_runner(variant, runtime_path, model, threads, device)
+    results, stats = run_inference(
+        records,
+        runner,
+        arch=model["arch"],
+        image_size=model["image_size"],
+        resize_kernel=resize_kernel,
+        batch_size=batch_size,
+        workers=threads,
+        settings=PostprocessSettings(**(postprocess or {})),
+    )
+    names = class_names(data)
+    write_detections_json(outputs["detections"], results)
+    write_txt_files(outputs["txt"], results, names)
+    draw_detections(outputs["drawn"], results, names, draw_images, draw_min_score)
+    stats.update(variant=variant, threads=threads, batch_size=batch_size, device=device)
+    write_json(outputs["stats"], stats)
+    return stats

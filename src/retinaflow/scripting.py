@@ -1,0 +1,38 @@
+"""What every workflow script shares: a log file per job, messages mirrored on stderr, and user
+errors (RetinaflowError) reported as one clear line instead of a traceback."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .errors import RetinaflowError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
+@contextmanager
+def job_logging(log_path: str | os.PathLike | None, name: str = "retinaflow") -> Iterator:
+    """Yield a logger writing to `log_path` and stderr; exit 1 with the message on a user error."""
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.INFO)
+    logger.handlers.clear()
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
+    try:
+        yield logger
+    except RetinaflowError as err:
+        logger.error("%s", err)
+        sys.exit(1)
+    finally:
+        for handler in handlers:
+            handler.close()
+        logger.handlers.clear()

@@ -1,0 +1,70 @@
+"""The demo DAG end to end, as a user runs it: results, no-op rerun, and staleness."""
+
+import json
+import time
+
+import pytest
+
+from .workflow import planned_jobs, snakemake, write_config
+
+pytestmark = pytest.mark.slow
+TARGETS = ("results/map_onnx.json", "results/map_torch.json")
+
+
+def test_demo_dag_scores_the_trained_model(demo_run):
+    workdir, _ = demo_run
+    onnx = json.loads((workdir / "results/map_onnx.json").read_text())
+    torch_ = json.loads((workdir / "results/map_torch.json").read_text())
+    assert onnx["num_images"] == 200
+    assert onnx["bbox_mAP"] >= 0.5
+    for key in ("bbox_mAP", "bbox_mAP_50", "bbox_mAP_75", "bbox_mAP_s", "bbox_mAP_m", "bbox_mAP_l"):
+        assert 0 < onnx[key] <= 1, key
+        assert abs(onnx[key] - torch_[key]) < 2e-3, key  # same network, two runtimes
+    assert len(onnx["stats"]) == 12
+    assert onnx["bbox_mAP_copypaste"].split()[0] == f"{onnx['bbox_mAP']:.3f}"
+    parity = json.loads((workdir / "models/demo/parity.json").read_text())
+    assert parity["pass"] and parity["worst_max_rel"] < 1e-4
+
+
+def test_demo_dag_writes_per_image_outputs(demo_run):
+    workdir, _ = demo_run
+    annotations = json.loads((workdir / "data/demo/annotations.json").read_text())
+    txt = sorted((workdir / "preds/demo/onnx/txt").iterdir())
+    assert len(txt) == len(annotations["images"])
+    assert len(list((workdir / "preds/demo/onnx/drawn").iterdir())) == 8
+    detections = json.loads((workdir / "preds/demo/onnx/detections.json").read_text())
+    lines = sum(len(p.read_text().splitlines()) for p in txt)
+    assert lines == len(detections)
+    assert (workdir / "logs/infer/demo-onnx.log").read_text().strip()
+    assert (workdir / "benchmarks/infer/demo-onnx.tsv").exists()
+
+
+def test_rerun_does_nothing_quickly(demo_run):
+    workdir, _ = demo_run
+    start = time.perf_counter()
+    proc = snakemake(workdir, "--", *TARGETS)
+    elapsed = time.perf_counter() - start
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    assert elapsed < 15  # the issue asks for < 5 s; CI machines are shared and noisy
+
+
+def test_scoring_setting_plans_only_scoring(demo_run, tmp_path):
+    workdir, _ = demo_run
+    change = write_config(tmp_path / "c.yaml", {"score": {"max_detections": 50}})
+    assert planned_jobs(workdir, *TARGETS, configfiles=[change]) == {"score_detections": 2}
+
+
+def test_resize_kernel_plans_inference_and_scoring_not_export(demo_run, tmp_path):
+    workdir, _ = demo_run
+    change = write_config(tmp_path / "c.yaml", {"preprocess": {"resize_kernel": "cv2"}})
+    assert planned_jobs(workdir, *TARGETS, configfiles=[change]) == {
+        "infer": 2,
+        "score_detections": 2,
+    }
+
+
+def test_model_setting_plans_export_and_after(demo_run, tmp_path):
+    workdir, _ = demo_run
+    change = write_config(tmp_path / "c.yaml", {"export": {"opset": 18}})
+    jobs = planned_jobs(workdir, *TARGETS, configfiles=[change])
+    assert jobs == {"export_head": 1, "simplify_head": 1, "infer": 1, "score_detections": 1}

@@ -1,0 +1,49 @@
+"""Config validation, wildcard constraints, paths and input functions shared by all rules."""
+
+import os
+
+from snakemake.utils import validate
+
+validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+
+DATASET = config["dataset"]["name"]
+MODEL = config["model"]["name"]
+VARIANTS = ("onnx", "torch")
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_.-]+",
+    model=r"[A-Za-z0-9_.-]+",
+    variant="|".join(VARIANTS),
+
+
+def dataset_files(wildcards=None):
+    """The evaluation split: annotations json and image folder."""
+    return {
+        "annotations": f"data/{DATASET}/annotations.json",
+        "images": f"data/{DATASET}/images",
+    }
+
+
+def runtime_input(wildcards):
+    """The artifact a variant runs: the simplified ONNX, or the checkpoint for PyTorch."""
+    if wildcards.variant == "torch":
+        return f"models/{wildcards.model}/weights.pt"
+    return f"models/{wildcards.model}/head.sim.onnx"
+
+
+def model_params():
+    """What defines the network: any change reruns export and everything after it."""
+    m = config["model"]
+    return {
+        "arch": m["arch"],
+        "num_classes": m["num_classes"],
+        "image_size": m["image_size"],
+    }
+
+
+def local_path(path):
+    """A config path: relative to the working directory, else to the project (shipped files)."""
+    if os.path.isabs(path) or os.path.exists(path):
+        return path
+    return os.path.join(workflow.basedir, path)

@@ -1,0 +1,26 @@
+rule infer:
+    input:
+        **dataset_files(),
+        runtime=runtime_input,
+    output:
+        detections="preds/{model}/{variant}/detections.json",
+        txt=directory("preds/{model}/{variant}/txt"),
+        drawn=directory("preds/{model}/{variant}/drawn"),
+        stats="preds/{model}/{variant}/stats.json",
+    log:
+        "logs/infer/{model}-{variant}.log",
+    benchmark:
+        "benchmarks/infer/{model}-{variant}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: lookup(within=config, dpath="infer/threads")
+    params:
+        model=model_params(),
+        resize_kernel=lookup(within=config, dpath="preprocess/resize_kernel"),
+        postprocess=lookup(within=config, dpath="postprocess"),
+        batch_size=lookup(within=config, dpath="infer/batch_size"),
+        device=lookup(within=config, dpath="infer/device"),
+        draw_images=lookup(within=config, dpath="infer/draw_images"),
+        draw_min_score=lookup(within=config, dpath="infer/draw_min_score"),
+    script:
+        "../scripts/infer.py"

@@ -1,0 +1,14 @@
+rule score_detections:
+    input:
+        detections=f"preds/{MODEL}/{{variant}}/detections.json",
+        annotations=dataset_files()["annotations"],
+    output:
+        "results/map_{variant}.json",
+    log:
+        "logs/score/{variant}.log",
+    conda:
+        "../../envs/score.yaml"
+    params:
+        max_detections=lookup(within=config, dpath="score/max_detections"),
+    script:
+        "../scripts/score_detections.py"

@@ -1,0 +1,22 @@
+"""Rule infer: preprocess -> runtime of the variant -> host post-processing -> detections."""
+
+from retinaflow.pipeline import infer_variant
+from retinaflow.scripting import job_logging
+
+with job_logging(snakemake.log[0]) as log:
+    stats = infer_variant(
+        variant=snakemake.wildcards.variant,
+        runtime_path=snakemake.input.runtime,
+        annotations=snakemake.input.annotations,
+        image_dir=snakemake.input.images,
+        outputs=dict(snakemake.output),
+        model=snakemake.params.model,
+        resize_kernel=snakemake.params.resize_kernel,
+        postprocess=snakemake.params.postprocess,
+        batch_size=snakemake.params.batch_size,
+        device=snakemake.params.device,
+        threads=snakemake.threads,
+        draw_images=snakemake.params.draw_images,
+        draw_min_score=snakemake.params.draw_min_score,
+    )
+    log.info("%s: %s", snakemake.wildcards.variant, stats)
