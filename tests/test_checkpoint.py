@@ -9,7 +9,7 @@ from retinaflow.errors import CheckpointError
 from retinaflow.export import check_parity, export_head_onnx, simplify_onnx
 from retinaflow.model.architectures import build_retinanet
 from retinaflow.model.head import OUTPUT_NAMES
-from retinaflow.model.loading import load_head, load_model, store_weights
+from retinaflow.model.loading import load_model, store_weights
 
 MLPERF = {"arch": "resnext50_32x4d_fpn", "num_classes": 264, "image_size": 128}
 

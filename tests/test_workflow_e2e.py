@@ -29,9 +29,9 @@ def test_demo_dag_scores_the_trained_model(demo_run):
 def test_demo_dag_writes_per_image_outputs(demo_run):
     workdir, _ = demo_run
     annotations = json.loads((workdir / "data/demo/annotations.json").read_text())
-    txt = sorted((workdir / "preds/demo/onnx/txt").iterdir())
+    txt = sorted((workdir / "preds/demo/onnx/txt").glob("*.txt"))
     assert len(txt) == len(annotations["images"])
-    assert len(list((workdir / "preds/demo/onnx/drawn").iterdir())) == 8
+    assert len(list((workdir / "preds/demo/onnx/drawn").glob("*.jpg"))) == 8
     detections = json.loads((workdir / "preds/demo/onnx/detections.json").read_text())
     lines = sum(len(p.read_text().splitlines()) for p in txt)
     assert lines == len(detections)

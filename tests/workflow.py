@@ -19,15 +19,17 @@ def write_config(path: Path, overrides: dict) -> Path:
     return path
 
 
-def snakemake(workdir: Path, *args: str, configfiles=(), check=True, timeout=1200):
-    """Run snakemake on the project's Snakefile in `workdir` with the demo config first."""
-    configs = [str(ROOT / "config" / "demo.yaml"), *map(str, configfiles)]
+def snakemake(workdir: Path, *args: str, configfiles=(), check=True, timeout=1200, demo=True):
+    """Run snakemake on the project's Snakefile in `workdir`; the demo config comes first
+    unless demo=False (then config/config.yaml, the default, is the base)."""
+    base = [str(ROOT / "config" / "demo.yaml")] if demo else []
+    configs = [*base, *map(str, configfiles)]
     cmd = [
         *SNAKEMAKE,
         "-s", str(ROOT / "Snakefile"),
         "--directory", str(workdir),
         "--cores", "2",
-        "--configfile", *configs,
+        *(["--configfile", *configs] if configs else []),
         *args,
     ]  # fmt: skip
     env = dict(os.environ, PYTHONUNBUFFERED="1")

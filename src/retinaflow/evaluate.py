@@ -47,7 +47,9 @@ def score_detections(
     result["num_images"] = len(truth.getImgIds())
     result["num_detections"] = len(detections)
     result["max_detections"] = max_detections
-    result["coco_summary"] = summary.getvalue().strip().splitlines()
+    # the 12 summary lines only: the rest of pycocotools' output carries timings
+    lines = summary.getvalue().splitlines()
+    result["coco_summary"] = [line.strip() for line in lines if line.lstrip().startswith("Average")]
     return result
 
 

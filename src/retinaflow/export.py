@@ -119,6 +119,7 @@ def parity_on_dataset(
     if not record["pass"]:
         raise ParityError(
             f"{onnx_path} disagrees with PyTorch: worst relative error "
-            f"{record['worst_max_rel']:.3g} > export.parity_max_rel {max_rel:.3g}; details in {record_path}"
+            f"{record['worst_max_rel']:.3g} > export.parity_max_rel {max_rel:.3g}; "
+            f"details in {record_path}"
         )
     return record

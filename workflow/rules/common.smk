@@ -47,3 +47,9 @@ def local_path(path):
     if os.path.isabs(path) or os.path.exists(path):
         return path
     return os.path.join(workflow.basedir, path)
+
+
+def weights_input():
+    """A local checkpoint is an input (its change reruns the chain); a download is not."""
+    weights = config["model"]["weights"]
+    return [local_path(weights["path"])] if weights["source"] == "local" else []

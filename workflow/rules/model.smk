@@ -1,6 +1,6 @@
 rule fetch_weights:
     input:
-        local_path(config["model"]["weights"]["path"]),
+        weights_input(),
     output:
         "models/{model}/weights.pt",
     log:
@@ -9,6 +9,10 @@ rule fetch_weights:
         "../../envs/torch.yaml"
     params:
         model=model_params(),
+        source=lookup(within=config, dpath="model/weights/source"),
+        url=lookup(within=config, dpath="model/weights/url"),
+        md5=lookup(within=config, dpath="model/weights/md5"),
+        cache=lookup(within=config, dpath="model/weights/cache"),
     script:
         "../scripts/fetch_weights.py"
 

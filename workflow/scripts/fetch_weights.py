@@ -1,8 +1,20 @@
-"""Rule fetch_weights: check a local checkpoint against the architecture and store it."""
+"""Rule fetch_weights: a local checkpoint, or the zenodo download (md5-checked, cached), checked
+against the architecture and stored as a plain state dict."""
 
+from pathlib import Path
+
+from retinaflow.data.weights import fetch_weights
 from retinaflow.model.loading import store_weights
 from retinaflow.scripting import job_logging
 
 with job_logging(snakemake.log[0]) as log:
-    store_weights(snakemake.input[0], snakemake.output[0], **snakemake.params.model)
-    log.info("weights %s fit %s", snakemake.input[0], snakemake.params.model)
+    p = snakemake.params
+    if p.source == "local":
+        checkpoint = snakemake.input[0]
+    else:
+        name = p.url.rstrip("/").rsplit("/", 1)[-1]
+        checkpoint = fetch_weights(
+            Path(p.cache) / name, url=p.url, md5=p.md5, config_key="model.weights.path"
+        )
+    store_weights(checkpoint, snakemake.output[0], **p.model)
+    log.info("weights %s fit %s", checkpoint, p.model)

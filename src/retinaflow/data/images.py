@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ..errors import ImageError
 
@@ -24,7 +24,8 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     try:
         with Image.open(path) as img:
             img.load()
-            return img.convert("RGB")
+            # EXIF orientation applied, as cv2.imread does: the size matches the json's
+            return ImageOps.exif_transpose(img).convert("RGB")
     except (OSError, SyntaxError, ValueError) as err:
         size_kb = path.stat().st_size / 1024
         raise ImageError(

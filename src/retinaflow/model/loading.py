@@ -34,5 +34,5 @@ def store_weights(
     dict of the loaded network (current key names), so later steps load one format.
     """
     model = load_model(src, arch, num_classes, image_size)
-    with atomic_path(dst) as tmp:
-        torch.save(model.state_dict(), tmp)
+    with atomic_path(dst) as tmp, open(tmp, "wb") as f:
+        torch.save(model.state_dict(), f)  # a file object: the archive is not named after tmp

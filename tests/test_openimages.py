@@ -1,0 +1,209 @@
+"""openimages-mlperf.json from the direct path (a real local HTTP server), checked field by field
+against an independent reading of MLCommons' rules; subsets, calibration, local folders."""
+
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+
+from retinaflow.data.download import DownloadError
+from retinaflow.data.openimages import (
+    check_local,
+    fetch_calibration_direct,
+    fetch_direct,
+    image_size,
+    mlperf_calibration_list,
+    mlperf_classes,
+    select_images,
+)
+from retinaflow.errors import DatasetError, ImageError
+
+from .http_server import FakeOpenImages, FileServer
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
+RESOURCES = Path(__file__).resolve().parents[1] / "src" / "retinaflow" / "resources"
+CLASSES = mlperf_classes()
+
+
+@pytest.fixture
+def server():
+    with FileServer() as srv:
+        yield srv
+
+
+def expected_json(fake: FakeOpenImages, image_dir: Path, image_ids) -> dict:
+    """The rules read independently: csv module, Python floats, cv2 for the image sizes."""
+    category = {name: i for i, name in enumerate(fake.classes)}
+    display = {label: name for name, label in fake.label_of.items()}
+    rows = list(csv.DictReader(io.StringIO(fake.boxes_csv().decode())))
+    kept = [r for r in rows if display[r["LabelName"]] in category and r["ImageID"] in image_ids]
+    ids = sorted({r["ImageID"] for r in kept})
+    image_number = {image_id: n + 1 for n, image_id in enumerate(ids)}
+    size = {}
+    for image_id in ids:
+        height, width = cv2.imread(str(image_dir / f"{image_id}.jpg")).shape[:2]
+        size[image_id] = (width, height)
+    annotations = []
+    for n, r in enumerate(kept):
+        width, height = size[r["ImageID"]]
+        x0, x1, y0, y1 = (float(r[k]) for k in ("XMin", "XMax", "YMin", "YMax"))
+        flags = {k: int(r[k]) for k in ("IsOccluded", "IsTruncated", "IsGroupOf", "IsDepiction")}
+        flags["IsInside"] = int(r["IsInside"])
+        annotations.append(
+            {
+                "id": n + 1,
+                "image_id": image_number[r["ImageID"]],
+                "category_id": category[display[r["LabelName"]]],
+                "bbox": [x0 * width, y0 * height, (x1 - x0) * width, (y1 - y0) * height],
+                "area": (x1 - x0) * width * ((y1 - y0) * height),
+                "iscrowd": int(r["IsGroupOf"]),
+                **flags,
+            }
+        )
+    annotations.sort(key=lambda a: (a["image_id"], a["id"]))
+    images = [
+        {
+            "id": image_number[i],
+            "file_name": f"{i}.jpg",
+            "height": size[i][1],
+            "width": size[i][0],
+            "license": None,
+            "coco_url": None,
+        }
+        for i in ids
+    ]
+    categories = [{"id": i, "name": n, "supercategory": None} for i, n in enumerate(fake.classes)]
+    return {"images": images, "annotations": annotations, "categories": categories}
+
+
+def assert_matches(produced: dict, expected: dict) -> None:
+    assert produced["info"] == {"dataset": "openimages_mlperf", "version": "v6"}
+    assert produced["licenses"] == []
+    assert produced["categories"] == expected["categories"]
+    assert produced["images"] == expected["images"]
+    assert len(produced["annotations"]) == len(expected["annotations"])
+    for got, want in zip(produced["annotations"], expected["annotations"], strict=True):
+        assert list(got) == [
+            "id", "image_id", "category_id", "bbox", "area", "iscrowd",
+            "IsOccluded", "IsInside", "IsDepiction", "IsTruncated", "IsGroupOf",
+        ]  # fmt: skip
+        assert got["bbox"] == pytest.approx(want["bbox"], rel=1e-12)
+        assert got["area"] == pytest.approx(want["area"], rel=1e-12)
+        for key in got.keys() - {"bbox", "area"}:
+            assert got[key] == want[key], key
+            assert type(got[key]) is int, key
+
+
+def test_resources_match_the_reference():
+    names = ("mlperf_classes.txt", "openimages_cal_images_list.txt")
+    if SHARED.is_dir():
+        for name in names:
+            assert (RESOURCES / name).read_bytes() == (SHARED / name).read_bytes(), name
+    cal = (RESOURCES / "openimages_cal_images_list.txt").read_bytes()
+    assert hashlib.md5(cal).hexdigest() == "5c3196ddcec4605c6a9fcf004d9615e6"
+    assert len(CLASSES) == 264 and CLASSES[0] == "Airplane" and CLASSES[-1] == "Zucchini"
+    ids = mlperf_calibration_list()
+    assert len(ids) == len(set(ids)) == 500
+    assert all(len(i) == 16 and int(i, 16) >= 0 for i in ids)
+
+
+def test_select_images_without_replacement():
+    ids = [f"{i:016x}" for i in range(1000)]
+    subset = select_images(ids[::-1], 300, seed=42)
+    assert len(subset) == len(set(subset)) == 300 and subset == sorted(subset)
+    assert subset == select_images(ids, 300, seed=42)  # depends on the set, not its order
+    assert subset != select_images(ids, 300, seed=43)
+    assert select_images(ids, None, seed=0) == ids
+    assert select_images(ids, 5000, seed=0) == ids
+    with pytest.raises(DatasetError, match=r"dataset.max_images must be a positive integer.*-3"):
+        select_images(ids, -3, seed=0)
+
+
+def test_image_size_is_what_cv2_reports(tmp_path):
+    from .http_server import make_jpeg
+
+    for orientation in range(1, 9):
+        path = tmp_path / f"o{orientation}.jpg"
+        path.write_bytes(make_jpeg(40, 24, seed=orientation, exif_orientation=orientation))
+        height, width = cv2.imread(str(path)).shape[:2]
+        assert image_size(path) == (width, height), orientation
+
+
+def test_direct_path_builds_the_mlperf_json(server, tmp_path):
+    fake = FakeOpenImages(CLASSES, n_images=40, seed=4)
+    urls = fake.serve(server)
+    server.drop_after[f"/bucket/validation/{fake.image_ids[0]}.jpg"] = 100
+    server.corrupt_once[f"/bucket/validation/{fake.image_ids[2]}.jpg"] = b"\xff\xd8garbage"
+    out = fetch_direct(tmp_path, workers=4, **urls)
+    assert out == tmp_path / "annotations" / "openimages-mlperf.json"
+    wanted = fake.mlperf_ids()
+    assert 0 < len(wanted) < len(fake.image_ids)  # some images hold no MLPerf box
+    image_dir = tmp_path / "validation" / "data"
+    assert sorted(p.stem for p in image_dir.glob("*.jpg")) == wanted
+    text = out.read_text()
+    assert not text.endswith("\n") and "\n" not in text  # json.dump as MLCommons writes it
+    assert_matches(json.loads(text), expected_json(fake, image_dir, set(wanted)))
+
+    assert set(fake.exif) <= set(wanted)  # the EXIF-rotated image is in the set
+
+    requests = len(server.requests)
+    assert fetch_direct(tmp_path, workers=4, **urls).read_text() == text
+    assert len(server.requests) == requests  # complete and verified: nothing fetched again
+
+
+def test_max_images_fetches_only_the_subset(server, tmp_path):
+    fake = FakeOpenImages(CLASSES, n_images=40, seed=5, shuffle=True)
+    urls = fake.serve(server)
+    out = fetch_direct(tmp_path, max_images=10, seed=7, workers=4, **urls)
+    subset = select_images(fake.mlperf_ids(), 10, seed=7)
+    image_requests = [p for p, _ in server.requests if p.startswith("/bucket/")]
+    assert sorted(Path(p).stem for p in image_requests) == subset
+    produced = json.loads(out.read_text())
+    assert [i["file_name"] for i in produced["images"]] == [f"{i}.jpg" for i in subset]
+    assert_matches(produced, expected_json(fake, tmp_path / "validation" / "data", set(subset)))
+
+
+def test_missing_image_fails_naming_it_then_rerun_completes(server, tmp_path):
+    fake = FakeOpenImages(CLASSES, n_images=20, seed=6)
+    urls = fake.serve(server)
+    gone = fake.mlperf_ids()[3]
+    body = server.files.pop(f"/bucket/validation/{gone}.jpg")
+    with pytest.raises(DownloadError, match=f"{gone}.jpg.*HTTP 404"):
+        fetch_direct(tmp_path, workers=4, **urls)
+    assert not (tmp_path / "annotations" / "openimages-mlperf.json").exists()
+    server.files[f"/bucket/validation/{gone}.jpg"] = body
+    before = len(server.requests)
+    fetch_direct(tmp_path, workers=4, **urls)
+    assert [p for p, _ in server.requests[before:]] == [f"/bucket/validation/{gone}.jpg"]
+
+
+def test_calibration_direct(server, tmp_path):
+    fake = FakeOpenImages(CLASSES, n_images=30, seed=8, train=True)
+    urls = fake.serve(server, split="train")
+    listed = fake.image_ids[::3]
+    out = fetch_calibration_direct(tmp_path, image_ids=listed, workers=4, **urls)
+    assert out == tmp_path / "annotations" / "openimages-calibration-mlperf.json"
+    image_dir = tmp_path / "calibration" / "data"
+    assert sorted(p.stem for p in image_dir.glob("*.jpg")) == sorted(listed)
+    assert_matches(json.loads(out.read_text()), expected_json(fake, image_dir, set(listed)))
+
+
+def test_check_local(server, tmp_path):
+    fake = FakeOpenImages(CLASSES, n_images=12, seed=9)
+    out = fetch_direct(tmp_path, workers=2, **fake.serve(server))
+    assert check_local(tmp_path) == out
+    first = json.loads(out.read_text())["images"][0]["file_name"]
+    victim = tmp_path / "validation" / "data" / first
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError, match=f"{first} does not decode"):
+        check_local(tmp_path)
+    victim.unlink()
+    with pytest.raises(ImageError, match=f"{first} is missing"):
+        check_local(tmp_path)
+    with pytest.raises(DatasetError, match="dataset.local_root"):
+        check_local(tmp_path / "elsewhere")
