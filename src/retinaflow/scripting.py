@@ -15,8 +15,18 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
 
 @contextmanager
-def job_logging(log_path: str | os.PathLike | None, name: str = "retinaflow") -> Iterator:
-    """Yield a logger writing to `log_path` and stderr; exit 1 with the message on a user error."""
+def job_logging(
+    log_path: str | os.PathLike | None, threads: int | None = None, name: str = "retinaflow"
+) -> Iterator:
+    """Yield a logger writing to `log_path` and stderr; exit 1 with the message on a user error.
+
+    `threads` (the job's Snakemake threads) caps PyTorch's intra-op pool, so that a job uses
+    the cores its rule declares and no more.
+    """
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     logger = logging.getLogger(name)
     logger.setLevel(logging.INFO)
     logger.handlers.clear()

@@ -17,6 +17,20 @@ wildcard_constraints:
     variant="|".join(VARIANTS),
 
 
+# Peak memory per step in MB: the max_rss of the demo run's benchmark files and of a probe of
+# the MLPerf architecture at 800x800 (batch 8), with ~1.5x headroom. Cluster profiles use them.
+MEM_MB = {
+    "demo": {"data": 500, "weights": 1000, "export": 1500, "simplify": 1500, "infer": 1500,
+             "score": 1000},
+    "resnext50_32x4d_fpn": {"data": 4000, "weights": 3000, "export": 4000, "simplify": 3000,
+                            "infer": 6000, "score": 8000},
+}  # fmt: skip
+
+
+def mem_mb(step):
+    return MEM_MB[config["model"]["arch"]][step]
+
+
 def dataset_files(wildcards=None):
     """The evaluation split: annotations json and image folder."""
     return {

@@ -10,6 +10,8 @@ if config["dataset"]["source"] == "demo":
             "benchmarks/data/{dataset}.tsv"
         conda:
             "../../envs/torch.yaml"
+        resources:
+            mem_mb=mem_mb("data"),
         params:
             num_images=lookup(within=config, dpath="dataset/demo/num_images"),
             seed=lookup(within=config, dpath="dataset/demo/seed"),
@@ -29,6 +31,8 @@ else:
         conda:
             "../../envs/data.yaml"
         threads: 2
+        resources:
+            mem_mb=mem_mb("data"),
         params:
             source=lookup(within=config, dpath="dataset/source"),
             max_images=lookup(within=config, dpath="dataset/max_images"),

@@ -14,6 +14,8 @@ rule infer:
     conda:
         "../../envs/torch.yaml"
     threads: lookup(within=config, dpath="infer/threads")
+    resources:
+        mem_mb=mem_mb("infer"),
     params:
         model=model_params(),
         resize_kernel=lookup(within=config, dpath="preprocess/resize_kernel"),

@@ -7,6 +7,8 @@ rule fetch_weights:
         "logs/model/{model}-weights.log",
     conda:
         "../../envs/torch.yaml"
+    resources:
+        mem_mb=mem_mb("weights"),
     params:
         model=model_params(),
         source=lookup(within=config, dpath="model/weights/source"),
@@ -28,6 +30,9 @@ rule export_head:
         "benchmarks/model/{model}-export.tsv"
     conda:
         "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        mem_mb=mem_mb("export"),
     params:
         model=model_params(),
         opset=lookup(within=config, dpath="export/opset"),
@@ -50,6 +55,8 @@ rule simplify_head:
     conda:
         "../../envs/torch.yaml"
     threads: 2
+    resources:
+        mem_mb=mem_mb("simplify"),
     params:
         model=model_params(),
         parity_images=lookup(within=config, dpath="export/parity_images"),

@@ -8,6 +8,8 @@ rule score_detections:
         "logs/score/{variant}.log",
     conda:
         "../../envs/score.yaml"
+    resources:
+        mem_mb=mem_mb("score"),
     params:
         max_detections=lookup(within=config, dpath="score/max_detections"),
     script:

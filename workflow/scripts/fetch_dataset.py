@@ -3,7 +3,7 @@
 from retinaflow.data.sources import prepare_openimages
 from retinaflow.scripting import job_logging
 
-with job_logging(snakemake.log[0]) as log:
+with job_logging(snakemake.log[0], snakemake.threads) as log:
     p = snakemake.params
     count = prepare_openimages(
         p.source,

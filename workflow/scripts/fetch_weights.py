@@ -7,7 +7,7 @@ from retinaflow.data.weights import fetch_weights
 from retinaflow.model.loading import store_weights
 from retinaflow.scripting import job_logging
 
-with job_logging(snakemake.log[0]) as log:
+with job_logging(snakemake.log[0], snakemake.threads) as log:
     p = snakemake.params
     if p.source == "local":
         checkpoint = snakemake.input[0]

@@ -3,7 +3,7 @@
 from retinaflow.pipeline import infer_variant
 from retinaflow.scripting import job_logging
 
-with job_logging(snakemake.log[0]) as log:
+with job_logging(snakemake.log[0], snakemake.threads) as log:
     stats = infer_variant(
         variant=snakemake.wildcards.variant,
         runtime_path=snakemake.input.runtime,

@@ -3,7 +3,7 @@
 from retinaflow.evaluate import score_file
 from retinaflow.scripting import job_logging
 
-with job_logging(snakemake.log[0]) as log:
+with job_logging(snakemake.log[0], snakemake.threads) as log:
     result = score_file(
         snakemake.input.annotations,
         snakemake.input.detections,

@@ -3,7 +3,7 @@
 from retinaflow.export import parity_on_dataset, simplify_onnx
 from retinaflow.scripting import job_logging
 
-with job_logging(snakemake.log[0]) as log:
+with job_logging(snakemake.log[0], snakemake.threads) as log:
     simplify_onnx(snakemake.input.onnx, snakemake.output.onnx)
     record = parity_on_dataset(
         snakemake.input.weights,
