@@ -16,10 +16,18 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/infer.smk"
+include: "workflow/rules/quantize.smk"
+include: "workflow/rules/compile.smk"
 include: "workflow/rules/score.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
-        expand("results/map_{variant}.json", variant=VARIANTS),
+        "results/summary.md",
+        expand(
+            "builds/{model}/{build}/fidelity.json",
+            model=MODEL,
+            build=[v for v in VARIANTS if v in TVM_VARIANTS],
+        ),

@@ -9,21 +9,20 @@ from .data.annotations import class_names, image_records, load_annotations
 from .infer import draw_detections, run_inference, write_detections_json, write_txt_files
 from .io import write_json
 from .postprocess import PostprocessSettings
-from .runtime import HeadRunner
+from .runtime import HeadRunner, open_build
 
 
-def open_runner(variant: str, path, model: dict, threads: int, device: str) -> HeadRunner:
-    """The runner for a variant: `onnx` (ONNX Runtime) or `torch` (PyTorch eager)."""
-    if variant == "onnx":
-        from .runtime.onnxruntime_runner import OnnxRuntimeRunner
-
-        return OnnxRuntimeRunner(path, threads=threads, device=device)
+def open_runner(
+    variant: str, path, model: dict, threads: int, device: str, batch_size: int | None = None
+) -> HeadRunner:
+    """The runner for a variant: `torch` runs the checkpoint in PyTorch eager; every other
+    variant runs its build file (`onnx`: the ONNX model; TVM variants: the compiled .so)."""
     if variant == "torch":
         from .model.loading import load_head
         from .runtime.torch_runner import TorchRunner
 
         return TorchRunner(load_head(path, **model), threads=threads, device=device)
-    raise ValueError(f"unknown variant {variant!r}: expected onnx or torch")
+    return open_build(path, threads=threads, device=device, batch_size=batch_size)
 
 
 def infer_variant(
@@ -44,7 +43,7 @@ def infer_variant(
     """Write outputs["detections"], ["txt"], ["drawn"], ["stats"]; return the stats."""
     data = load_annotations(annotations)
     records = image_records(data, image_dir)
-    runner = open_runner(variant, runtime_path, model, threads, device)
+    runner = open_runner(variant, runtime_path, model, threads, device, batch_size)
     results, stats = run_inference(
         records,
         runner,

@@ -8,22 +8,29 @@ validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 DATASET = config["dataset"]["name"]
 MODEL = config["model"]["name"]
-VARIANTS = ("onnx", "torch")
+# onnx: ONNX Runtime on the export (the fp32 reference); torch: PyTorch eager on the checkpoint;
+# the rest are TVM builds (int8: the method quantize.method names; int8-<method>: each one).
+TVM_VARIANTS = ("fp32", "fp16", "int8", "int8-max", "int8-kl", "int8-percentile")
+ALL_VARIANTS = ("onnx", "torch", *TVM_VARIANTS)
+VARIANTS = config["summary"]["variants"]
+INT8_METHODS = ("max", "kl", "percentile")
 
 
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_.-]+",
     model=r"[A-Za-z0-9_.-]+",
-    variant="|".join(VARIANTS),
+    variant="|".join(ALL_VARIANTS),
+    build="|".join(TVM_VARIANTS),
+    method="|".join(INT8_METHODS),
 
 
 # Peak memory per step in MB: the max_rss of the demo run's benchmark files and of a probe of
 # the MLPerf architecture at 800x800 (batch 8), with ~1.5x headroom. Cluster profiles use them.
 MEM_MB = {
     "demo": {"data": 500, "weights": 1000, "export": 1500, "simplify": 1500, "infer": 1500,
-             "score": 1000},
+             "score": 1000, "quantize": 3000, "compile": 3000},
     "resnext50_32x4d_fpn": {"data": 4000, "weights": 3000, "export": 4000, "simplify": 3000,
-                            "infer": 6000, "score": 8000},
+                            "infer": 6000, "score": 8000, "quantize": 16000, "compile": 12000},
 }  # fmt: skip
 
 
@@ -40,10 +47,57 @@ def dataset_files(wildcards=None):
 
 
 def runtime_input(wildcards):
-    """The artifact a variant runs: the simplified ONNX, or the checkpoint for PyTorch."""
+    """The artifact a variant runs: the checkpoint (torch), the ONNX export (onnx), or the
+    TVM build."""
     if wildcards.variant == "torch":
         return f"models/{wildcards.model}/weights.pt"
-    return f"models/{wildcards.model}/head.sim.onnx"
+    if wildcards.variant == "onnx":
+        return f"models/{wildcards.model}/head.sim.onnx"
+    return f"builds/{wildcards.model}/{wildcards.variant}/module.so"
+
+
+def int8_method(build):
+    """int8 -> the configured method; int8-kl -> kl; None for fp32/fp16."""
+    if build == "int8":
+        return config["quantize"]["method"]
+    return build.split("-", 1)[1] if build.startswith("int8-") else None
+
+
+def precision(build):
+    return "int8" if build.startswith("int8") else build
+
+
+def build_onnx(wildcards):
+    """The model a TVM build compiles: the fp32 export, or the QDQ model of its method."""
+    method = int8_method(wildcards.build)
+    if method is None:
+        return f"models/{wildcards.model}/head.sim.onnx"
+    return f"models/{wildcards.model}/head.int8-{method}.onnx"
+
+
+def infer_batch_size(wildcards):
+    """TVM builds run the batch they were compiled for; the other runtimes the infer batch."""
+    if wildcards.variant in TVM_VARIANTS:
+        return config["compile"]["batch"]
+    return config["infer"]["batch_size"]
+
+
+def build_input_shape():
+    size = config["model"]["image_size"]
+    return [config["compile"]["batch"], 3, size, size]
+
+
+def calibration_files(wildcards=None):
+    """The calibration list and the folder its images are in."""
+    if config["calibration"]["source"] == "mlperf":
+        return {
+            "calibration": f"data/{DATASET}/calibration/mlperf.txt",
+            "calibration_images": f"data/{DATASET}/calibration/mlperf/images",
+        }
+    return {
+        "calibration": f"data/{DATASET}/calibration/random.txt",
+        "calibration_images": f"data/{DATASET}/images",
+    }
 
 
 def model_params():

@@ -20,7 +20,7 @@ rule infer:
         model=model_params(),
         resize_kernel=lookup(within=config, dpath="preprocess/resize_kernel"),
         postprocess=lookup(within=config, dpath="postprocess"),
-        batch_size=lookup(within=config, dpath="infer/batch_size"),
+        batch_size=infer_batch_size,
         device=lookup(within=config, dpath="infer/device"),
         draw_images=lookup(within=config, dpath="infer/draw_images"),
         draw_min_score=lookup(within=config, dpath="infer/draw_min_score"),

@@ -1,0 +1,255 @@
+"""TVM Relax builds of the exported head: fp32, fp16 (ToMixedPrecision) and int8 (QDQ model).
+
+A build is one self-contained shared library (weights embedded as constants) plus a meta json
+that says how it was made. Tuning (tuning.py) and compile share `lower_to_fused_tir`, so the
+MetaSchedule database's workload keys match the functions compile looks up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from .io import atomic_path, read_json, write_json
+from .model.head import INPUT_NAME
+
+PRECISIONS = ("fp32", "fp16", "int8")
+FP16_ACCUMULATE = ("float32", "float16")
+INT8_SIMULATED = (
+    "simulated: TVM runs the QDQ model's convolutions in float32 (weights dequantized once at "
+    "compile time by FoldConstant, activations quantized and dequantized around each "
+    "convolution); int8 rounding is modelled, int8 arithmetic is not used"
+)
+TUNING_META = "tuning.json"
+
+
+def default_target() -> dict:
+    """This host's CPU as a JSON-dict target: LLVM's host CPU name and the usable cores."""
+    import tvm
+
+    detected = tvm.target.Target.from_device(tvm.cpu()).export()
+    target = {"kind": "llvm"}
+    if detected.get("mcpu"):
+        target["mcpu"] = detected["mcpu"]
+    target["num-cores"] = len(os.sched_getaffinity(0))
+    return target
+
+
+def resolve_target(value: dict | str | None):
+    """A tvm Target from the config value: a JSON dict (or its text), a kind such as "llvm",
+    or None / "host" for this host's CPU."""
+    import tvm
+
+    if value is None or value == "host":
+        value = default_target()
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        value = json.loads(value)
+    try:
+        return tvm.target.Target(value)
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"config key compile.target must be a JSON dict such as "
+            f'{{"kind": "llvm", "mcpu": "cascadelake", "num-cores": 2}}, or "host"; '
+            f"got {value!r} ({err})"
+        ) from err
+
+
+def target_json(target) -> dict:
+    """The target as plain JSON (what meta files record and tuning checks compare)."""
+    return json.loads(str(target))
+
+
+def import_head(onnx_path: str | os.PathLike, input_shape: list[int]):
+    """Relax IRModule of the head with a fixed input shape; weights become bound constants,
+    so the built library needs nothing but the images."""
+    import onnx
+    from tvm.relax.frontend.onnx import from_onnx
+
+    model = onnx.load(str(onnx_path))
+    inputs = [i.name for i in model.graph.input]
+    if INPUT_NAME not in inputs:
+        raise ValueError(f"{onnx_path} has inputs {inputs}, expected {INPUT_NAME!r}")
+    return from_onnx(model, shape_dict={INPUT_NAME: list(input_shape)}, keep_params_in_input=False)
+
+
+def apply_precision(mod, precision: str, fp16_accumulate: str = "float32"):
+    """fp16: ToMixedPrecision casts convolutions to float16 (accumulating in `fp16_accumulate`)
+    and FoldConstant stores the cast weights. fp32 and int8 pass through unchanged."""
+    from tvm import relax
+
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"config key compile.precision must be one of {PRECISIONS}, got {precision!r}"
+        )
+    if precision != "fp16":
+        return mod, []
+    if fp16_accumulate not in FP16_ACCUMULATE:
+        raise ValueError(
+            f"config key compile.fp16_accumulate must be one of {FP16_ACCUMULATE}, "
+            f"got {fp16_accumulate!r}"
+        )
+    mod = relax.transform.ToMixedPrecision(out_dtype=fp16_accumulate)(mod)
+    mod = relax.transform.FoldConstant()(mod)
+    return mod, [f"ToMixedPrecision(out_dtype={fp16_accumulate})", "FoldConstant"]
+
+
+FUSION_PASSES = (
+    "DecomposeOpsForInference",
+    "CanonicalizeBindings",
+    "LegalizeOps",
+    "AnnotateTIROpPattern",
+    "FoldConstant",
+    "FuseOps",
+    "FuseTIR",
+)
+
+
+def lower_to_fused_tir(mod, target):
+    """Legalize to TIR and fuse (relax.pipeline's zero pipeline): the form MetaSchedule
+    extracts tasks from and applies its database to."""
+    import tvm
+    from tvm import relax
+
+    passes = [getattr(relax.transform, name)() for name in FUSION_PASSES]
+    with target:
+        return tvm.transform.Sequential(passes)(mod)
+
+
+def prepare_head(
+    onnx_path: str | os.PathLike,
+    input_shape: list[int],
+    precision: str,
+    target,
+    fp16_accumulate: str = "float32",
+):
+    """import -> precision -> fused TIR; returns (module, names of the passes applied)."""
+    return lower_head(import_head(onnx_path, input_shape), precision, target, fp16_accumulate)
+
+
+def lower_head(imported, precision: str, target, fp16_accumulate: str = "float32"):
+    """precision -> fused TIR of an imported head; returns (module, names of the passes)."""
+    mod, precision_passes = apply_precision(imported, precision, fp16_accumulate)
+    return lower_to_fused_tir(mod, target), [*precision_passes, *FUSION_PASSES]
+
+
+def conv_input_dtypes(mod) -> list[str]:
+    """The data and weight dtypes ("float32*float32") of every conv2d in the imported main
+    function: whether TVM will run integer convolutions or float ones."""
+    from tvm import relax
+
+    dtypes: list[str] = []
+
+    @relax.expr_functor.visitor
+    class _Convs(relax.PyExprVisitor):
+        def visit_call_(self, call):
+            if getattr(call.op, "name", "") == "relax.nn.conv2d":
+                data, weight = call.args[0], call.args[1]
+                dtypes.append(f"{data.ty.dtype}*{weight.ty.dtype}")
+            super().visit_call_(call)
+
+    _Convs().visit_expr(mod["main"])
+    return dtypes
+
+
+def count_scheduled_functions(mod) -> int:
+    """How many TIR functions carry a schedule (from the tuning database); the rest run TVM's
+    default loop nests, which is what makes an untuned build slow."""
+    import tvm
+
+    return sum(
+        1
+        for func in mod.functions.values()
+        if isinstance(func, tvm.tirx.PrimFunc)
+        and func.attrs is not None
+        and bool(func.attrs.get("tirx.is_scheduled", False))
+    )
+
+
+def read_tuning_meta(tuning_dir: str | os.PathLike) -> dict:
+    path = Path(tuning_dir) / TUNING_META
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"tuning database {tuning_dir} has no {TUNING_META}: it was not written by "
+            "retinaflow.tuning.tune_head; delete the folder and rerun the tuning rule"
+        )
+    return read_json(path)
+
+
+def _check_tuning_fits(tuning_dir, tuning: dict, build: dict) -> None:
+    """A database tuned for another shape, precision or target would silently not apply."""
+    for key in ("input_shape", "precision", "target", "fp16_accumulate"):
+        if tuning.get(key) != build.get(key):
+            raise ValueError(
+                f"tuning database {tuning_dir} was tuned for {key}={tuning.get(key)!r}, but this "
+                f"build has {key}={build.get(key)!r}: tune again with the build's settings"
+            )
+
+
+def compile_head(
+    onnx_path: str | os.PathLike,
+    out_so: str | os.PathLike,
+    meta_json: str | os.PathLike,
+    target=None,
+    precision: str = "fp32",
+    input_shape: list[int] = (1, 3, 800, 800),
+    tuning_dir: str | os.PathLike | None = None,
+    fp16_accumulate: str = "float32",
+) -> dict:
+    """Build `onnx_path` with TVM Relax into a self-contained `out_so`; write and return meta.
+
+    For int8, `onnx_path` is the QDQ model. With `tuning_dir`, the MetaSchedule database there
+    schedules the functions it holds; the rest keep TVM's default (untuned) schedules.
+    """
+    import tvm
+    from tvm import relax
+    from tvm.s_tir import meta_schedule as ms
+
+    started = time.perf_counter()
+    target = resolve_target(target)
+    input_shape = [int(d) for d in input_shape]
+    build = {
+        "input_shape": input_shape,
+        "precision": precision,
+        "target": target_json(target),
+        "fp16_accumulate": fp16_accumulate if precision == "fp16" else None,
+    }
+    tuning = None
+    if tuning_dir is not None:
+        tuning = read_tuning_meta(tuning_dir)
+        _check_tuning_fits(tuning_dir, tuning, build)
+    imported = import_head(onnx_path, input_shape)
+    conv_dtypes = sorted(set(conv_input_dtypes(imported)))
+    mod, passes = lower_head(imported, precision, target, fp16_accumulate)
+    if tuning_dir is not None:
+        database = ms.database.JSONDatabase(work_dir=str(tuning_dir), allow_missing=False)
+        with target, database, tvm.transform.PassContext(opt_level=3):
+            mod = relax.transform.MetaScheduleApplyDatabase()(mod)
+        passes.append("MetaScheduleApplyDatabase")
+    tuned_functions = count_scheduled_functions(mod)
+    with tvm.transform.PassContext(opt_level=3):
+        executable = tvm.compile(mod, target=target)
+    passes.append("relax default CPU pipeline (tvm.compile)")
+    with atomic_path(out_so) as tmp:
+        executable.export_library(str(tmp))
+    meta = {
+        "tvm_version": tvm.__version__,
+        "source_onnx": str(onnx_path),
+        **build,
+        "passes": passes,
+        "params": "embedded as constants (from_onnx keep_params_in_input=False): self-contained",
+        "conv_input_dtypes": conv_dtypes,
+        "tuning_database": str(tuning_dir) if tuning_dir is not None else None,
+        "tuning_trials": tuning["trials"] if tuning else 0,
+        "tuned_functions": tuned_functions,
+        "tir_functions": sum(isinstance(f, tvm.tirx.PrimFunc) for f in mod.functions.values()),
+        "compile_seconds": round(time.perf_counter() - started, 2),
+        "library_bytes": Path(out_so).stat().st_size,
+    }
+    if precision == "int8":
+        meta["int8_execution"] = (
+            "integer convolutions" if any("int" in d for d in conv_dtypes) else INT8_SIMULATED
+        )
+    write_json(meta_json, meta)
+    return meta

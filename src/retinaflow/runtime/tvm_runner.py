@@ -1,0 +1,60 @@
+"""TVM (variants `fp32`, `fp16`, `int8`): a compiled build run by relax.VirtualMachine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..model.head import OUTPUT_NAMES
+
+
+class TvmRunner:
+    """Loads a self-contained build (.so from compile.compile_head) and runs its `main`.
+
+    The Relax function returns the maps in the ONNX graph's output order, which export fixes
+    to OUTPUT_NAMES; the count and the input shape are checked on every call.
+    """
+
+    def __init__(
+        self,
+        so_path: str | os.PathLike,
+        device: str = "cpu",
+        threads: int = 1,
+        batch_size: int | None = None,
+    ):
+        import tvm
+        from tvm import relax
+
+        so_path = Path(so_path)
+        if not so_path.is_file():
+            raise FileNotFoundError(f"TVM build {so_path} does not exist: run the compile rule")
+        # TVM's CPU pool reads this once, when it starts: the first runner of a process sets
+        # the thread count for all. Unset, TVM takes half the logical CPUs (1 on 2 cores).
+        os.environ["TVM_NUM_THREADS"] = str(threads)
+        self.device = tvm.cpu() if device == "cpu" else tvm.device(device)
+        self.vm = relax.VirtualMachine(tvm.runtime.load_module(str(so_path)), self.device)
+        self.main = self.vm["main"]
+        self._tensor = tvm.runtime.tensor
+        self.so_path = so_path
+        self.batch_size = batch_size
+
+    def __call__(self, images: np.ndarray) -> list[np.ndarray]:
+        count = len(images)
+        if self.batch_size and count < self.batch_size:
+            # a build takes exactly its compiled batch: repeat the last image to fill it
+            fill = np.repeat(images[-1:], self.batch_size - count, axis=0)
+            return [m[:count] for m in self(np.concatenate([images, fill]))]
+        images = np.ascontiguousarray(images, dtype=np.float32)
+        try:
+            outputs = self.main(self._tensor(images, self.device))
+        except Exception as err:  # the VM's shape check names no file
+            raise ValueError(
+                f"TVM build {self.so_path} rejected input of shape {list(images.shape)}: a "
+                f"build runs only the input shape it was compiled for (see its meta json) ({err})"
+            ) from err
+        maps = [o.numpy() for o in outputs]
+        if len(maps) != len(OUTPUT_NAMES):
+            raise ValueError(f"TVM build {self.so_path} returned {len(maps)} maps, expected 10")
+        return [m.astype(np.float32, copy=False) for m in maps]

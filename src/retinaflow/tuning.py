@@ -1,0 +1,130 @@
+"""MetaSchedule tuning of a head build: its database folder is an artifact of its own.
+
+Tasks come from the same fused module compile.compile_head builds (compile.prepare_head), so
+the database's workloads are the ones compile looks up.
+
+`import tvm.s_tir.tensor_intrin` costs 40-60 s of CPU on this 2-core machine, nearly all of it
+parsing the CUDA intrinsics. TVM does it in every TuneContext (once per process) and in every
+build worker (past the stock builder's 30 s timeout: lost candidates). For CPU targets we
+register only the CPU intrinsics (~0.3 s for x86) and build candidates without the import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import time
+import types
+from pathlib import Path
+
+from .compile import TUNING_META, prepare_head, resolve_target, target_json
+from .io import atomic_path, write_json
+
+DATABASE_FILES = ("database_workload.json", "database_tuning_record.json")
+
+
+CPU_INTRINSIC_MODULES = ("x86", "arm_cpu", "riscv_cpu", "hexagon")
+
+
+def _register_intrinsics(target) -> None:
+    """Make `import tvm.s_tir.tensor_intrin` cheap for a CPU target: stand in an empty package
+    and import only its CPU submodules (the VNNI / NEON rules look their intrinsics up)."""
+    package = "tvm.s_tir.tensor_intrin"
+    if package in sys.modules:
+        return
+    if target.kind.name != "llvm":
+        importlib.import_module(package)
+        return
+    spec = importlib.util.find_spec(package)
+    stub = types.ModuleType(package)
+    stub.__path__ = list(spec.submodule_search_locations)
+    stub.__spec__ = spec
+    stub.__package__ = package
+    sys.modules[package] = stub
+    for name in CPU_INTRINSIC_MODULES:
+        importlib.import_module(f"{package}.{name}")
+
+
+def _build_candidate(mod, target, _params):
+    """LocalBuilder's f_build without the tensor-intrinsic import (fp32/fp16 on LLVM use none)."""
+    from tvm.driver import build as tvm_build
+    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
+
+    mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
+    return tvm_build(mod, target=target)
+
+
+def tune_head(
+    onnx_path: str | os.PathLike,
+    work_dir: str | os.PathLike,
+    target=None,
+    trials: int = 0,
+    input_shape: list[int] = (1, 3, 800, 800),
+    precision: str = "fp32",
+    fp16_accumulate: str = "float32",
+    trials_per_iter: int = 16,
+    seed: int = 0,
+    builder_timeout_s: float = 60.0,
+) -> dict:
+    """Tune with `trials` candidates in all (0: an empty, valid database) into `work_dir`.
+
+    The folder is written under a temporary name and renamed when complete. Returns the
+    tuning meta, also written to `work_dir`/tuning.json.
+    """
+    from tvm.s_tir import meta_schedule as ms
+
+    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 0:
+        raise ValueError(
+            f"config key compile.tuning.trials must be an integer >= 0, got {trials!r}"
+        )
+    started = time.perf_counter()
+    target = resolve_target(target)
+    input_shape = [int(d) for d in input_shape]
+    with atomic_path(work_dir) as tmp:
+        tmp.mkdir()
+        tasks_tuned = 0
+        if trials > 0:
+            mod, _ = prepare_head(onnx_path, input_shape, precision, target, fp16_accumulate)
+            _register_intrinsics(target)
+            extracted = ms.relax_integration.extract_tasks(mod, target)
+            contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
+                extracted, work_dir=str(tmp), seed=seed
+            )
+            tasks_tuned = len(contexts)
+            ms.tune_tasks(
+                tasks=contexts,
+                task_weights=weights,
+                work_dir=str(tmp),
+                max_trials_global=trials,
+                num_trials_per_iter=min(trials_per_iter, trials),
+                builder=ms.builder.LocalBuilder(
+                    f_build=_build_candidate, timeout_sec=builder_timeout_s
+                ),
+                runner=ms.runner.LocalRunner(timeout_sec=builder_timeout_s),
+                database=ms.database.JSONDatabase(work_dir=str(tmp)),
+            )
+        else:
+            ms.database.JSONDatabase(work_dir=str(tmp))  # creates the two empty tables
+        meta = {
+            "source_onnx": str(onnx_path),
+            "input_shape": input_shape,
+            "precision": precision,
+            "target": target_json(target),
+            "fp16_accumulate": fp16_accumulate if precision == "fp16" else None,
+            "trials": trials,
+            "tasks": tasks_tuned,
+            "records": _count_lines(Path(tmp) / DATABASE_FILES[1]),
+            "seed": seed,
+            "tuning_seconds": round(time.perf_counter() - started, 2),
+        }
+        write_json(Path(tmp) / TUNING_META, meta)
+    return meta
+
+
+def _count_lines(path: Path) -> int:
+    if not path.is_file():
+        return 0
+    with open(path) as f:
+        return sum(1 for line in f if line.strip())

@@ -1,0 +1,172 @@
+"""TVM Relax builds of a small demo head with random weights: fp32, fp16 and int8 (QDQ), the
+meta file, the self-contained library, and MetaSchedule tuning."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import tvm
+
+from retinaflow.compile import compile_head, default_target, resolve_target, target_json
+from retinaflow.data.demo import make_demo_dataset
+from retinaflow.export import export_head_onnx
+from retinaflow.fidelity import fidelity_of_build
+from retinaflow.model.architectures import build_retinanet
+from retinaflow.model.head import HeadMaps
+from retinaflow.quantize import quantize_head
+from retinaflow.runtime.onnxruntime_runner import OnnxRuntimeRunner
+from retinaflow.runtime.tvm_runner import TvmRunner
+from retinaflow.tuning import DATABASE_FILES, tune_head
+
+SIZE = 64
+SHAPE = [1, 3, SIZE, SIZE]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """A demo head with Kaiming random weights (maps that vary, as a trained model's do), four
+    demo images, the int8-max QDQ model and an untuned (trials=0) tuning database."""
+    root = tmp_path_factory.mktemp("tvm")
+    torch.manual_seed(0)
+    model = build_retinanet("demo", 6, SIZE)
+    for conv in (m for m in model.modules() if isinstance(m, torch.nn.Conv2d)):
+        torch.nn.init.kaiming_normal_(conv.weight)
+    onnx_path = root / "head.onnx"
+    export_head_onnx(HeadMaps(model), onnx_path, SIZE)
+    make_demo_dataset(root / "demo", "val", 4)
+    images = sorted((root / "demo" / "images").glob("*.jpg"))
+    qdq = root / "head.int8-max.onnx"
+    quantize_head(onnx_path, qdq, images, SIZE, method="max")
+    untuned = root / "tuning-0"
+    tune_head(onnx_path, untuned, default_target(), trials=0, input_shape=SHAPE)
+    return {"root": root, "onnx": onnx_path, "images": images, "qdq": qdq, "untuned": untuned}
+
+
+def _build(inputs, name, precision, source=None, tuning_dir=None):
+    root = inputs["root"]
+    so, meta = root / name / "module.so", root / name / "meta.json"
+    compile_head(source or inputs["onnx"], so, meta, None, precision, SHAPE, tuning_dir=tuning_dir)
+    return so, json.loads(meta.read_text())
+
+
+@pytest.fixture(scope="module")
+def fp32(inputs):
+    return _build(inputs, "fp32", "fp32", tuning_dir=inputs["untuned"])
+
+
+@pytest.fixture(scope="module")
+def fp16(inputs):
+    return _build(inputs, "fp16", "fp16")
+
+
+@pytest.fixture(scope="module")
+def int8(inputs):
+    return _build(inputs, "int8", "int8", source=inputs["qdq"])
+
+
+def test_default_target_is_this_host():
+    target = default_target()
+    assert target["kind"] == "llvm"
+    assert target["num-cores"] == len(os.sched_getaffinity(0))
+    assert target_json(resolve_target("host"))["num-cores"] == target["num-cores"]
+    with pytest.raises(ValueError, match="JSON dict"):
+        resolve_target("llvm -mcpu=cascadelake")
+
+
+def test_fp32_build_matches_onnxruntime(inputs, fp32):
+    so, meta = fp32
+    report = fidelity_of_build(so, inputs["onnx"], inputs["images"], SIZE)
+    assert report["cosine_min"] > 0.99999 and report["max_rel"] < 1e-4
+    assert meta["tvm_version"] == tvm.__version__
+    assert meta["target"] == target_json(resolve_target(None))
+    assert meta["precision"] == "fp32" and meta["input_shape"] == SHAPE
+    assert "FuseTIR" in meta["passes"] and "MetaScheduleApplyDatabase" in meta["passes"]
+    assert meta["tuning_database"] == str(inputs["untuned"]) and meta["tuning_trials"] == 0
+    assert meta["tuned_functions"] == 0
+    assert meta["compile_seconds"] > 0 and meta["library_bytes"] == so.stat().st_size
+    assert "int8_execution" not in meta
+
+
+def test_untuned_database_is_empty_but_valid(inputs):
+    folder = inputs["untuned"]
+    assert all((folder / name).is_file() for name in DATABASE_FILES)
+    assert (folder / DATABASE_FILES[1]).read_text().strip() == ""
+    assert json.loads((folder / "tuning.json").read_text())["trials"] == 0
+
+
+def test_build_runs_alone_in_a_fresh_process(inputs, fp32):
+    """The library carries its weights: a new process loads it and feeds images only."""
+    code = (
+        "import sys, json, numpy as np\n"
+        "from retinaflow.runtime.tvm_runner import TvmRunner\n"
+        "maps = TvmRunner(sys.argv[1])(np.load(sys.argv[2]))\n"
+        "print(json.dumps([float(np.abs(m).sum()) for m in maps]))\n"
+    )
+    images = np.random.default_rng(0).random(SHAPE, dtype=np.float32)
+    np.save(inputs["root"] / "x.npy", images)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(fp32[0]), str(inputs["root"] / "x.npy")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    sums = json.loads(out.stdout.strip().splitlines()[-1])
+    expected = [float(np.abs(m).sum()) for m in OnnxRuntimeRunner(inputs["onnx"])(images)]
+    np.testing.assert_allclose(sums, expected, rtol=1e-4)
+
+
+def test_wrong_input_shape_is_named(fp32):
+    with pytest.raises(ValueError, match=r"\[2, 3, 64, 64\].*compiled for"):
+        TvmRunner(fp32[0])(np.zeros([2, 3, SIZE, SIZE], np.float32))
+
+
+def test_fp16_build_is_close_not_identical(inputs, fp16, fp32):
+    so, meta = fp16
+    report = fidelity_of_build(so, inputs["onnx"], inputs["images"], SIZE)
+    assert report["cosine_min"] > 0.999
+    assert report["max_rel"] > 1e-5  # bit-equal to fp32 would mean fp16 was not applied
+    assert any(p.startswith("ToMixedPrecision") for p in meta["passes"])
+    assert meta["fp16_accumulate"] == "float32"
+    assert so.stat().st_size < 0.75 * fp32[0].stat().st_size  # weights stored as float16
+
+
+def test_int8_build_is_flagged_simulated(inputs, int8):
+    so, meta = int8
+    assert meta["precision"] == "int8"
+    assert meta["int8_execution"].startswith("simulated")
+    assert meta["conv_input_dtypes"] == ["float32*float32"]
+    to_fp32 = fidelity_of_build(so, inputs["onnx"], inputs["images"], SIZE)
+    to_ort_int8 = fidelity_of_build(so, inputs["qdq"], inputs["images"], SIZE)
+    assert to_fp32["max_rel"] > 1e-3 and to_fp32["cosine_min"] > 0.98
+    assert to_ort_int8["cosine_min"] > to_fp32["cosine_min"]
+
+
+def test_database_of_another_shape_is_refused(inputs, tmp_path):
+    with pytest.raises(ValueError, match="input_shape"):
+        compile_head(
+            inputs["onnx"],
+            tmp_path / "m.so",
+            tmp_path / "m.json",
+            None,
+            "fp32",
+            [1, 3, 96, 96],
+            tuning_dir=inputs["untuned"],
+        )
+    assert not (tmp_path / "m.so").exists()
+
+
+@pytest.mark.slow
+def test_tuning_fills_the_database_and_compile_applies_it(inputs):
+    folder = inputs["root"] / "tuning-4"
+    tuning = tune_head(inputs["onnx"], folder, None, trials=4, input_shape=SHAPE)
+    assert tuning["tasks"] > 10 and tuning["records"] >= 1
+    assert (folder / DATABASE_FILES[1]).stat().st_size > 0
+    assert not list(inputs["root"].glob(".tmp-*"))
+    so, meta = _build(inputs, "fp32-tuned", "fp32", tuning_dir=folder)
+    assert meta["tuning_trials"] == 4 and meta["tuned_functions"] >= 1
+    report = fidelity_of_build(so, inputs["onnx"], inputs["images"], SIZE)
+    assert report["cosine_min"] > 0.99999

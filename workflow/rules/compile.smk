@@ -1,0 +1,72 @@
+rule tune_head:
+    input:
+        onnx=build_onnx,
+    output:
+        directory("builds/{model}/{build}/tuning"),
+    log:
+        "logs/tune/{model}-{build}.log",
+    benchmark:
+        "benchmarks/tune/{model}-{build}.tsv"
+    conda:
+        "../../envs/tvm.yaml"
+    threads: 2
+    resources:
+        mem_mb=mem_mb("compile"),
+    params:
+        precision=lambda wildcards: precision(wildcards.build),
+        target=lookup(within=config, dpath="compile/target"),
+        input_shape=build_input_shape(),
+        fp16_accumulate=lookup(within=config, dpath="compile/fp16_accumulate"),
+        trials=lookup(within=config, dpath="compile/tuning/trials"),
+        trials_per_iter=lookup(within=config, dpath="compile/tuning/trials_per_iter"),
+        seed=lookup(within=config, dpath="compile/tuning/seed"),
+    script:
+        "../scripts/tune_head.py"
+
+
+rule compile_head:
+    input:
+        onnx=build_onnx,
+        tuning="builds/{model}/{build}/tuning",
+    output:
+        library="builds/{model}/{build}/module.so",
+        meta="builds/{model}/{build}/meta.json",
+    log:
+        "logs/compile/{model}-{build}.log",
+    benchmark:
+        "benchmarks/compile/{model}-{build}.tsv"
+    conda:
+        "../../envs/tvm.yaml"
+    threads: 2
+    resources:
+        mem_mb=mem_mb("compile"),
+    params:
+        precision=lambda wildcards: precision(wildcards.build),
+        target=lookup(within=config, dpath="compile/target"),
+        input_shape=build_input_shape(),
+        fp16_accumulate=lookup(within=config, dpath="compile/fp16_accumulate"),
+    script:
+        "../scripts/compile_head.py"
+
+
+rule measure_fidelity:
+    input:
+        **calibration_files(),
+        library="builds/{model}/{build}/module.so",
+        reference="models/{model}/head.sim.onnx",
+    output:
+        "builds/{model}/{build}/fidelity.json",
+    log:
+        "logs/fidelity/{model}-{build}.log",
+    conda:
+        "../../envs/tvm.yaml"
+    threads: 2
+    resources:
+        mem_mb=mem_mb("infer"),
+    params:
+        image_size=lookup(within=config, dpath="model/image_size"),
+        resize_kernel=lookup(within=config, dpath="preprocess/resize_kernel"),
+        batch=lookup(within=config, dpath="compile/batch"),
+        max_images=lookup(within=config, dpath="fidelity/max_images"),
+    script:
+        "../scripts/measure_fidelity.py"

@@ -1,0 +1,20 @@
+rule summarize_variants:
+    input:
+        maps=expand("results/map_{variant}.json", variant=VARIANTS),
+        metas=expand(
+            "builds/{model}/{build}/meta.json",
+            model=MODEL,
+            build=[v for v in VARIANTS if v in TVM_VARIANTS],
+        ),
+    output:
+        markdown=report("results/summary.md", category="Accuracy"),
+        table="results/summary.csv",
+    log:
+        "logs/report/summary.log",
+    conda:
+        "../../envs/score.yaml"
+    params:
+        variants=VARIANTS,
+        tvm_variants=TVM_VARIANTS,
+    script:
+        "../scripts/summarize_variants.py"

@@ -1,0 +1,24 @@
+"""Rule quantize_head: calibrate the export on the calibration list -> QDQ int8 ONNX."""
+
+from retinaflow.calibration import read_calibration_list
+from retinaflow.io import write_json
+from retinaflow.quantize import quantize_head
+from retinaflow.scripting import job_logging
+
+with job_logging(snakemake.log[0], snakemake.threads) as log:
+    p = snakemake.params
+    images = read_calibration_list(snakemake.input.calibration, snakemake.input.calibration_images)
+    record = quantize_head(
+        snakemake.input.onnx,
+        snakemake.output.onnx,
+        images,
+        p.image_size,
+        resize_kernel=p.resize_kernel,
+        method=snakemake.wildcards.method,
+        per_channel=p.per_channel,
+        activation_type=p.activation_type,
+        percentile=p.percentile,
+        histogram_bins=p.histogram_bins,
+    )
+    write_json(snakemake.output.record, record)
+    log.info("quantized with %s on %d images", snakemake.wildcards.method, len(images))

@@ -1,0 +1,19 @@
+"""Rule tune_head: the MetaSchedule database of one build (0 trials: an empty, valid one)."""
+
+from retinaflow.scripting import job_logging
+from retinaflow.tuning import tune_head
+
+with job_logging(snakemake.log[0]) as log:
+    p = snakemake.params
+    meta = tune_head(
+        snakemake.input.onnx,
+        snakemake.output[0],
+        target=p.target,
+        trials=p.trials,
+        input_shape=p.input_shape,
+        precision=p.precision,
+        fp16_accumulate=p.fp16_accumulate,
+        trials_per_iter=p.trials_per_iter,
+        seed=p.seed,
+    )
+    log.info("tuning: %s", meta)
