@@ -20,6 +20,7 @@ include: "workflow/rules/quantize.smk"
 include: "workflow/rules/compile.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/perf.smk"
 
 
 rule all:

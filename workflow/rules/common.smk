@@ -22,6 +22,7 @@ wildcard_constraints:
     variant="|".join(ALL_VARIANTS),
     build="|".join(TVM_VARIANTS),
     method="|".join(INT8_METHODS),
+    scenario="SingleStream|MultiStream|Offline|Server",
 
 
 # Peak memory per step in MB: the max_rss of the demo run's benchmark files and of a probe of
@@ -48,12 +49,14 @@ def dataset_files(wildcards=None):
 
 def runtime_input(wildcards):
     """The artifact a variant runs: the checkpoint (torch), the ONNX export (onnx), or the
-    TVM build."""
+    TVM build. Paths without a {model} wildcard (results/perf_*) mean the configured model.
+    """
+    model = getattr(wildcards, "model", MODEL)
     if wildcards.variant == "torch":
-        return f"models/{wildcards.model}/weights.pt"
+        return f"models/{model}/weights.pt"
     if wildcards.variant == "onnx":
-        return f"models/{wildcards.model}/head.sim.onnx"
-    return f"builds/{wildcards.model}/{wildcards.variant}/module.so"
+        return f"models/{model}/head.sim.onnx"
+    return f"builds/{model}/{wildcards.variant}/module.so"
 
 
 def int8_method(build):

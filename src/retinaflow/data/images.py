@@ -43,8 +43,8 @@ def resize_image(img: Image.Image, size: tuple[int, int], kernel: str = "pil") -
     """
     height, width = size
     if kernel == "pil":
-        arr = np.asarray(img.resize((width, height), Image.BILINEAR), dtype=np.float32)
-        return np.ascontiguousarray(arr.transpose(2, 0, 1)) / 255.0
+        arr = np.asarray(img.resize((width, height), Image.BILINEAR))
+        return np.divide(arr.transpose(2, 0, 1), np.float32(255), dtype=np.float32, order="C")
     if kernel == "cv2":
         import cv2
 

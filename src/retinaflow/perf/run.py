@@ -1,0 +1,182 @@
+"""One LoadGen test of one build: open the variant's runner, warm it up, run the scenario in
+PerformanceOnly or AccuracyOnly mode, keep LoadGen's logs and write the perf record."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.annotations import load_annotations
+from ..io import atomic_path, read_json, write_json
+from ..pipeline import open_runner
+from ..postprocess import PostprocessSettings
+from .detector import BatchDetector
+from .logs import loadgen_results
+from .qsl import SampleLibrary, sample_records
+from .settings import MLPERF_MODEL, describe, loadgen_settings
+from .sut import DetectionSUT
+from .timers import StageTimers
+
+log = logging.getLogger("retinaflow")
+MLPERF_PERFORMANCE_SAMPLES = 64
+
+
+def build_batch(runtime_path: str | os.PathLike) -> int | None:
+    """The batch a TVM build was compiled for (input_shape in the meta.json the compile rule
+    writes beside it); None for runtimes that take any batch."""
+    path = Path(runtime_path)
+    if path.suffix != ".so":
+        return None
+    meta = path.with_name("meta.json")
+    if not meta.is_file():
+        raise FileNotFoundError(
+            f"TVM build {path} has no meta.json beside it to say its compiled batch: "
+            "rerun the compile rule"
+        )
+    return int(read_json(meta)["input_shape"][0])
+
+
+@contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    """PyTorch's pool size for the post-processing during the test, restored after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _warm_up(detector: BatchDetector, qsl: SampleLibrary, batch_sizes: set[int]) -> None:
+    """One untimed run per batch size the test will use: first-call allocations and kernel
+    selection stay out of LoadGen's latencies (MLPerf allows warm-up before the test)."""
+    qsl.load([0])
+    for n in sorted(batch_sizes):
+        images = np.repeat(qsl.batch([0]), n, axis=0)
+        detector(images, [0] * n)
+    qsl.unload([0])
+
+
+def _start_test(sut: DetectionSUT, qsl: SampleLibrary, settings, log_dir: Path, perf_count: int):
+    import mlperf_loadgen as lg
+
+    log_settings = lg.LogSettings()
+    log_settings.log_output.outdir = str(log_dir)  # LoadGen aborts if it does not exist
+    log_settings.log_output.copy_summary_to_stdout = False
+    log_settings.enable_trace = False
+    sut_handle = lg.ConstructSUT(sut.issue_queries, sut.flush_queries)
+    qsl_handle = lg.ConstructQSL(len(qsl), perf_count, qsl.load, qsl.unload)
+    try:
+        with sut:
+            lg.StartTestWithLogSettings(sut_handle, qsl_handle, settings, log_settings)
+    finally:
+        lg.DestroyQSL(qsl_handle)
+        lg.DestroySUT(sut_handle)
+
+
+def run_loadgen(
+    variant: str,
+    runtime_path: str | os.PathLike,
+    annotations: str | os.PathLike,
+    image_dir: str | os.PathLike,
+    model: dict,
+    scenario: str,
+    mode: str,
+    settings: dict | None,
+    out_json: str | os.PathLike | None,
+    log_dir: str | os.PathLike,
+    threads: int = 1,
+    batch_size: int = 8,
+    performance_sample_count: int | None = MLPERF_PERFORMANCE_SAMPLES,
+    resize_kernel: str = "pil",
+    postprocess: dict | None = None,
+    device: str = "cpu",
+    postprocess_threads: int | None = None,
+) -> dict:
+    """Run one LoadGen test; LoadGen's logs go to `log_dir` (replaced atomically when the test
+    ends), the record to `out_json` (if given). Returns the record.
+
+    SingleStream always runs batch 1 (its queries hold one sample); the other scenarios batch
+    up to `batch_size`; a TVM build runs the batch it was compiled for. `threads` go to the
+    runtime and to the parallel preprocessing.
+    `postprocess_threads` (PyTorch's pool for the host post-processing) defaults to 1 beside
+    another runtime: its idle OpenMP threads spin on the cores the runtime's threads need
+    (measured on the demo, 2 cores, batch 1: inference 24 -> 17 ms, post-processing 7.5 ->
+    3.4 ms), and to `threads` when PyTorch is the runtime.
+    """
+    records = sample_records(load_annotations(annotations), image_dir)
+    perf_count = min(performance_sample_count or MLPERF_PERFORMANCE_SAMPLES, len(records))
+    test = loadgen_settings(scenario, mode, settings, perf_count)
+    compiled = build_batch(runtime_path)
+    runner = open_runner(variant, runtime_path, model, threads, device, compiled)
+    batch = 1 if scenario == "SingleStream" else batch_size
+    if scenario == "MultiStream":
+        batch = min(batch, test.multi_stream_samples_per_query)
+    if compiled:  # the runner pads a smaller batch to its compiled one, refuses a larger
+        batch = compiled
+    timers = StageTimers()
+    qsl = SampleLibrary(records, model["image_size"], resize_kernel, threads, timers)
+    detector = BatchDetector(
+        runner,
+        model["arch"],
+        model["image_size"],
+        PostprocessSettings(**(postprocess or {})),
+        timers,
+    )
+    sut = DetectionSUT(detector, qsl, scenario, batch, timers)
+    log.info(
+        "LoadGen %s %s: %s, %d samples (%d for performance), batch %d, %d threads",
+        scenario, mode, variant, len(records), perf_count, batch, threads,
+    )  # fmt: skip
+    start = time.perf_counter()
+    post_threads = postprocess_threads or (threads if variant == "torch" else 1)
+    with atomic_path(log_dir) as tmp, _torch_threads(post_threads):
+        _warm_up(detector, qsl, {batch} if scenario != "Server" else {1, batch})
+        timers.reset()
+        tmp.mkdir(parents=True)
+        _start_test(sut, qsl, test, tmp, perf_count)
+        if qsl.error is not None:
+            raise qsl.error
+        if sut.error is not None:
+            raise RuntimeError(
+                f"the {variant} build failed during the LoadGen {scenario} test "
+                f"({runtime_path}): {sut.error}"
+            ) from sut.error
+        results = loadgen_results(tmp, scenario)
+    elapsed = time.perf_counter() - start
+    busy = (sut.last_complete or 0) - (sut.first_issue or 0)
+    own_qps = round(sut.completed / busy, 3) if busy > 0 else None
+    record = {
+        "variant": variant,
+        "scenario": scenario,
+        "mode": mode,
+        "result": results.pop("result"),
+        "valid": results.pop("valid"),
+        "samples": sut.completed,
+        "qps": results.pop("qps") or own_qps,
+        "qps_sut": own_qps,
+        "latency_ms": results.pop("latency_ms"),
+        "stages_ms": timers.ms_per_image(),
+        "stages": timers.report(),
+        "threads": threads,
+        "batch_size": batch,
+        "device": device,
+        "dataset_samples": len(records),
+        "performance_sample_count": perf_count,
+        "settings": describe(test),
+        "mlperf_model": MLPERF_MODEL,
+        "loadgen": results,
+        "seconds": round(elapsed, 3),
+        "runtime": str(runtime_path),
+        "log_dir": str(log_dir),
+    }
+    if out_json is not None:
+        write_json(out_json, record)
+    return record

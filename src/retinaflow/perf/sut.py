@@ -1,0 +1,114 @@
+"""The system under test: LoadGen's issue_query per scenario.
+
+SingleStream and MultiStream run each query inline in issue_query, one batch, no thread
+hand-off: LoadGen issues the next query only after this one completes, so inline is the
+lowest latency. Offline and Server queue the samples for a worker thread that takes up to
+`batch_size` at a time (Server: whatever has arrived, so a lone query is not kept waiting).
+
+A failure must not hang LoadGen, which waits for every sample: the failing samples and all
+later ones complete empty, and `error` holds the exception for the caller to raise.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from .qsl import SampleLibrary
+from .settings import check_scenario
+from .timers import StageTimers
+
+_EMPTY = np.zeros(0, dtype=np.float32)
+_STOP = object()
+
+
+class DetectionSUT:
+    def __init__(
+        self,
+        detector: Callable[[np.ndarray, list[int]], list[np.ndarray]],
+        qsl: SampleLibrary,
+        scenario: str,
+        batch_size: int = 1,
+        timers: StageTimers | None = None,
+    ):
+        import mlperf_loadgen as lg
+
+        self._lg = lg
+        self.detector = detector
+        self.qsl = qsl
+        self.scenario = check_scenario(scenario)
+        self.batch_size = max(1, batch_size)
+        self.timers = timers or StageTimers()
+        self.inline = scenario in ("SingleStream", "MultiStream")
+        self.completed = 0
+        self.first_issue: float | None = None
+        self.last_complete: float | None = None
+        self.error: BaseException | None = None
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+
+    def __enter__(self):
+        if not self.inline:
+            self._worker = threading.Thread(target=self._serve, name="sut-worker", daemon=True)
+            self._worker.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self._worker is not None:
+            self._queue.put(_STOP)
+            self._worker.join()
+            self._worker = None
+
+    def issue_queries(self, samples) -> None:
+        if self.first_issue is None:
+            self.first_issue = time.perf_counter()
+        if self.inline:
+            for start in range(0, len(samples), self.batch_size):
+                self._run(samples[start : start + self.batch_size])
+        else:
+            for sample in samples:
+                self._queue.put(sample)
+
+    def flush_queries(self) -> None:
+        """Nothing is held back: the worker always takes what has arrived."""
+
+    def _serve(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            while len(batch) < self.batch_size:
+                try:
+                    sample = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if sample is _STOP:
+                    self._queue.put(_STOP)  # finish this batch, then stop
+                    break
+                batch.append(sample)
+            self._run(batch)
+
+    def _run(self, samples) -> None:
+        indices = [s.index for s in samples]
+        payloads = None
+        if self.error is None:
+            try:
+                start = time.perf_counter()
+                images = self.qsl.batch(indices)
+                self.timers.add("batching", time.perf_counter() - start, len(indices))
+                payloads = self.detector(images, indices)
+            except BaseException as err:  # LoadGen must still get its responses
+                self.error = err
+        payloads = payloads or [_EMPTY] * len(samples)
+        responses = [
+            self._lg.QuerySampleResponse(s.id, p.ctypes.data, p.nbytes)
+            for s, p in zip(samples, payloads, strict=True)
+        ]
+        self._lg.QuerySamplesComplete(responses)  # LoadGen copies the payloads here
+        self.completed += len(samples)
+        self.last_complete = time.perf_counter()

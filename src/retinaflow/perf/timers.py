@@ -1,0 +1,50 @@
+"""Per-stage timers shared by the sample library and the system under test: wall seconds and
+images per stage, added from any thread, reported as milliseconds per image."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class StageTimers:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._totals: dict[str, list[float]] = {}  # stage -> [seconds, images, calls]
+
+    def add(self, stage: str, seconds: float, images: int) -> None:
+        with self._lock:
+            total = self._totals.setdefault(stage, [0.0, 0, 0])
+            total[0] += seconds
+            total[1] += images
+            total[2] += 1
+
+    @contextmanager
+    def time(self, stage: str, images: int) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.add(stage, time.perf_counter() - start, images)
+
+    def reset(self, *stages: str) -> None:
+        with self._lock:
+            for stage in stages or list(self._totals):
+                self._totals.pop(stage, None)
+
+    def ms_per_image(self) -> dict[str, float]:
+        with self._lock:
+            return {s: round(1e3 * t / n, 3) for s, (t, n, _) in self._totals.items() if n}
+
+    def report(self) -> dict[str, dict]:
+        """Per stage: ms per image, ms per call (a batch), images and calls."""
+        with self._lock:
+            return {
+                stage: {
+                    "ms_per_image": round(1e3 * seconds / images, 3) if images else None,
+                    "ms_per_call": round(1e3 * seconds / calls, 3) if calls else None,
+                    "images": images,
+                    "calls": calls,
+                }
+                for stage, (seconds, images, calls) in self._totals.items()
+            }
