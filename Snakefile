@@ -32,3 +32,13 @@ rule all:
             model=MODEL,
             build=[v for v in VARIANTS if v in TVM_VARIANTS],
         ),
+
+
+rule perf_all:
+    input:
+        expand(
+            "results/perf_{variant}_{scenario}.json",
+            variant=VARIANTS,
+            scenario=SCENARIOS,
+        ),
+        expand("results/map_loadgen_{variant}.json", variant=VARIANTS),

@@ -14,6 +14,7 @@ TVM_VARIANTS = ("fp32", "fp16", "int8", "int8-max", "int8-kl", "int8-percentile"
 ALL_VARIANTS = ("onnx", "torch", *TVM_VARIANTS)
 VARIANTS = config["summary"]["variants"]
 INT8_METHODS = ("max", "kl", "percentile")
+SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
 
 
 wildcard_constraints:
@@ -22,7 +23,7 @@ wildcard_constraints:
     variant="|".join(ALL_VARIANTS),
     build="|".join(TVM_VARIANTS),
     method="|".join(INT8_METHODS),
-    scenario="SingleStream|MultiStream|Offline|Server",
+    scenario="|".join(SCENARIOS),
 
 
 # Peak memory per step in MB: the max_rss of the demo run's benchmark files and of a probe of
