@@ -130,21 +130,11 @@ def prepare(args):
     return head, onnx_path, qdq_path, builds, batch
 
 
-def time_interleaved(runners: dict, batch, repeats: int) -> dict[str, list[float]]:
-    """One warm-up call each, then `repeats` rounds that call every runner once in turn."""
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(repeats):
-        for name, run in runners.items():
-            started = time.perf_counter()
-            run(batch)
-            times[name].append(time.perf_counter() - started)
-    return times
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     # TVM's thread pool reads this once, at its first use; compile (FoldConstant) may be first.
     os.environ["TVM_NUM_THREADS"] = str(args.threads)
+    from retinaflow.benchmark import time_interleaved
     from retinaflow.export import compare_outputs
     from retinaflow.runtime.onnxruntime_runner import OnnxRuntimeRunner
     from retinaflow.runtime.torch_runner import TorchRunner
