@@ -32,7 +32,7 @@ def _changed(builds_run, tmp_path, **sections):
 def test_summary_compares_every_variant(builds_run):
     workdir, _ = builds_run
     rows = {r["variant"]: r for r in csv.DictReader(open(workdir / "results/summary.csv"))}
-    assert list(rows) == ["onnx", "torch", "fp32", "fp16", "int8"]
+    assert list(rows) == ["fp32", "onnx", "torch", "fp16", "int8"]  # the reference first
     assert abs(float(rows["fp32"]["AP"]) - float(rows["onnx"]["AP"])) < 2e-3
     assert float(rows["fp32"]["AP"]) > 0.5
     assert all(rows[v]["gate"] in {"pass", "fail"} for v in rows)
