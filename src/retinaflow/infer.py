@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from tqdm import tqdm
 
 from .data.annotations import ImageRecord
@@ -114,15 +115,15 @@ def draw_detections(
     with atomic_path(directory) as tmp:
         tmp.mkdir(parents=True)
         for record, det in results[:count]:
-            image = torch.from_numpy(np.asarray(load_image(record.path))).permute(2, 0, 1)
+            image = load_image(record.path)
             keep = det["scores"] >= min_score
-            labels = [
-                f"{class_names[label]} {score:.2f}"
-                for label, score in zip(det["labels"][keep], det["scores"][keep])
-            ]
-            drawn = draw_bounding_boxes(
-                image, torch.from_numpy(det["boxes"][keep]), labels, colors="red", width=2
-            )
-            from PIL import Image
-
-            Image.fromarray(drawn.permute(1, 2, 0).numpy()).save(tmp / Path(record.path).name)
+            if keep.any():
+                labels = [
+                    f"{class_names[label]} {score:.2f}"
+                    for label, score in zip(det["labels"][keep], det["scores"][keep])
+                ]
+                chw = torch.from_numpy(np.array(image)).permute(2, 0, 1)
+                boxes = torch.from_numpy(det["boxes"][keep])
+                drawn = draw_bounding_boxes(chw, boxes, labels, colors="red", width=2)
+                image = Image.fromarray(drawn.permute(1, 2, 0).numpy())
+            image.save(tmp / Path(record.path).name)
