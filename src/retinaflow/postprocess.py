@@ -52,13 +52,13 @@ def flatten_map(head_map: torch.Tensor, channels_per_anchor: int) -> torch.Tenso
     return out.reshape(n, -1, channels_per_anchor)
 
 
-def _batched_class_nms(boxes, scores, groups, iou_thresh: float) -> torch.Tensor:
-    """NMS within each group (image x class) in one call: the coordinate-offset trick, in float64
-    so that the offsets (up to ~1e8 for large batches) do not cost box precision."""
+def _class_nms(boxes, scores, labels, iou_thresh: float) -> torch.Tensor:
+    """NMS within each class of one image in one call: the coordinate-offset trick, in float64
+    so that the offsets (up to 264 classes x 801 px) cost no box precision."""
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.int64, device=boxes.device)
     boxes = boxes.double()
-    offsets = groups.double() * (boxes.max() + 1)
+    offsets = labels.double() * (boxes.max() + 1)
     return box_ops.nms(boxes + offsets[:, None], scores.double(), iou_thresh)
 
 
@@ -129,7 +129,7 @@ def postprocess_detections(
         boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
         # NMS per image: one call over the batch would compare every pair of boxes across
         # images too (quadratic in the batch; 8 dense images at 800x800 took ~1 s)
-        kept = _batched_class_nms(boxes, scores, labels, settings.nms_thresh)
+        kept = _class_nms(boxes, scores, labels, settings.nms_thresh)
         kept = kept[: settings.detections_per_img]
         scale = torch.tensor(
             [width / image_size[1], height / image_size[0]] * 2, device=boxes.device
