@@ -18,7 +18,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 # The main job on the embedded offline demo: the whole DAG to results/.
 demo: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml results/map_onnx.json
+	$(BIN)/snakemake --cores $(CORES) results/map_onnx.json --configfile config/demo.yaml
 
 # The test suite (CI runs exactly this).
 test: $(STAMP)

@@ -1,12 +1,18 @@
 """retinaflow: the MLPerf Inference RetinaNet benchmark as a DAG of file-dependent steps.
 
     snakemake --cores 8 results/map_onnx.json                                # the real benchmark
-    snakemake --cores 2 --configfile config/demo.yaml results/map_onnx.json  # the offline demo
+    snakemake --cores 2 results/map_onnx.json --configfile config/demo.yaml  # the offline demo
 
 config/config.yaml is the default; a --configfile is merged over it.
 """
 
 import os
+import sys
+import time
+
+from retinaflow.scripting import user_errors
+
+START = time.time()
 
 
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
@@ -21,6 +27,12 @@ include: "workflow/rules/compile.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/perf.smk"
+
+
+onerror:
+    # A job's user error is in its log and mid-way through Snakemake's output: repeat it last.
+    for message in user_errors("logs", START):
+        print(f"retinaflow error: {message}", file=sys.stderr)
 
 
 rule all:

@@ -53,6 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="make no untuned TVM builds when --size >= 800 (each run takes minutes)",
     )
     p.add_argument("--calibration-images", type=int, default=4)
+    p.add_argument("--dry-run", action="store_true", help="print what would be timed, time nothing")
     args = p.parse_args(argv)
     real = args.arch == "resnext50_32x4d_fpn"
     args.size = args.size or (800 if real else 320)
@@ -141,6 +142,9 @@ def main(argv=None) -> int:
     from retinaflow.runtime.tvm_runner import TvmRunner
 
     print(f"{args.arch} at {args.size}x{args.size}, {args.threads} threads, {args.repeats} rounds")
+    if args.dry_run:
+        print(f"would time: {vars(args)}")
+        return 0
     head, onnx_path, qdq_path, builds, batch = prepare(args)
     runners = {
         "pytorch eager fp32": TorchRunner(head, threads=args.threads),

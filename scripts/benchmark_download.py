@@ -38,7 +38,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--size", type=int, default=256, help="image side in pixels")
     parser.add_argument("--repeat", type=int, default=3, help="report the best of N runs")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, time nothing")
     args = parser.parse_args()
+    if args.dry_run:
+        print(f"would time: {vars(args)}")
+        return
 
     names = [f"{i:016x}" for i in range(args.images)]
     with FileServer(delay_s=args.latency_ms / 1000) as server:

@@ -148,6 +148,11 @@ def main(argv=None) -> int:
     if args.help:
         return 0
     os.environ.setdefault("TVM_NUM_THREADS", str(len(os.sched_getaffinity(0))))
+    if "--dry-run" in rest:
+        for arch in args.archs:
+            plan = vars(benchmark_builds.parse_args(["--arch", arch, *rest]))
+            print(f"would time {arch}: {plan}")
+        return 0
     for arch in args.archs:
         benchmark(arch, args, rest)
     print("\n'/ onnxruntime fp32': median latency over ONNX Runtime fp32's (below 1 is faster).")

@@ -58,7 +58,8 @@ def test_parity_record_and_gate(exported):
 
 
 def test_head_maps_match_torchvision_head(exported):
-    """The truncated forward gives the same numbers as torchvision's RetinaNetHead."""
+    """The truncated forward gives the same numbers as torchvision's RetinaNetHead: all 10
+    maps, the 5 class maps against cls_logits and the 5 box maps against bbox_regression."""
     _, head = exported
     model = build_retinanet(**MODEL).eval()
     model.load_state_dict({**model.state_dict(), **_model_state(head)})
@@ -68,12 +69,18 @@ def test_head_maps_match_torchvision_head(exported):
         normalized = (images - head.mean) / head.std
         features = list(model.backbone(normalized).values())
         ref = model.head(features)
-    n = ref["cls_logits"].shape[1]
     from retinaflow.postprocess import flatten_map
 
-    flat = torch.cat([flatten_map(m, 6) for m in ours[:5]], 1)
-    assert flat.shape[1] == n
-    assert torch.allclose(flat, ref["cls_logits"], atol=1e-5)
+    assert len(ours) == 10
+    for maps, key, channels in ((ours[:5], "cls_logits", 6), (ours[5:], "bbox_regression", 4)):
+        want = ref[key]
+        assert all(m.shape[1] == 9 * channels for m in maps), key  # 9 anchors per location
+        flat = torch.cat([flatten_map(m, channels) for m in maps], 1)
+        assert flat.shape == want.shape, key
+        # the same float32 convolutions on the same features: equal up to the kernels'
+        # summation order, ~1e-6 of the values' scale; 1e-5 of the scale allows 10x that
+        scale = want.abs().max().item()
+        assert scale > 0 and (flat - want).abs().max().item() <= 1e-5 * scale, key
 
 
 def _model_state(head):

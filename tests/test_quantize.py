@@ -1,5 +1,15 @@
 """int8 calibration with ONNX Runtime: a QDQ model that keeps the head maps' names, departs
-from fp32 a little (not at all would mean nothing was quantized), and per method."""
+from fp32 a little (not at all would mean nothing was quantized), and per method.
+
+Fidelity figures come from the QDQ model run simulated (tests/qdq.py: int8 rounding in float32,
+the same on every x86-64 CPU); ONNX Runtime's own int8 kernels differ by CPU, so of them the
+tests ask only what holds everywhere: they run and give finite maps of the right shapes.
+
+Where the tests ask for cosine > 0.98: uint8 activations round to a step of range/255 per
+tensor, noise of range/(255*sqrt(12)) ~ range/880; a map's RMS is ~range/4..range/8, so ~1% of
+the signal per quantized layer and, adding in energy over the demo head's ~20 quantized
+convolutions on a path, ~5% (cosine ~0.9987; 0.996-0.999 is seen). 0.98 allows 20% noise per
+map, 4x that estimate, while a wrong scale, zero point or clipping falls far below."""
 
 from pathlib import Path
 
@@ -11,12 +21,31 @@ from onnx import numpy_helper
 
 from retinaflow.data.demo import make_demo_dataset
 from retinaflow.export import export_head_onnx
-from retinaflow.fidelity import fidelity_of_build
+from retinaflow.fidelity import measure_fidelity
 from retinaflow.model.architectures import build_retinanet
 from retinaflow.model.head import OUTPUT_NAMES, HeadMaps
 from retinaflow.quantize import count_qdq_nodes, quantize_head
+from retinaflow.runtime.onnxruntime_runner import OnnxRuntimeRunner
+
+from .qdq import SimulatedQdq, activation_scales
 
 SIZE = 64
+MIN_COSINE = 0.98  # from the quantization step: see the module docstring
+
+
+def simulated_fidelity(qdq: Path, reference: Path, images) -> dict:
+    """The QDQ model's maps, int8 rounding simulated in float32, against fp32 ONNX Runtime."""
+    return measure_fidelity(SimulatedQdq(qdq), OnnxRuntimeRunner(reference), images, SIZE)
+
+
+def assert_int8_kernels_run(qdq: Path, reference: Path, images) -> None:
+    """ONNX Runtime's int8 kernels (which differ by CPU) give finite maps of the fp32 shapes."""
+    from retinaflow.data.images import iter_batches
+
+    batch = next(iter_batches(list(images), (SIZE, SIZE), "pil", len(images)))
+    int8_maps, fp32_maps = OnnxRuntimeRunner(qdq)(batch), OnnxRuntimeRunner(reference)(batch)
+    for name, got, want in zip(OUTPUT_NAMES, int8_maps, fp32_maps, strict=True):
+        assert got.shape == want.shape and np.isfinite(got).all(), name
 
 
 def export_demo_head(path: Path, size: int, spread_weights: bool = True) -> Path:
@@ -73,10 +102,13 @@ def test_weights_are_int8_per_output_channel(max_model):
 
 def test_int8_departs_from_fp32_but_stays_close(inputs, max_model):
     onnx_path, images, _ = inputs
-    report = fidelity_of_build(max_model[0], onnx_path, images, SIZE)
+    report = simulated_fidelity(max_model[0], onnx_path, images)
     assert report["images"] == 6 and set(report["maps"]) == set(OUTPUT_NAMES)
-    assert report["cosine_min"] > 0.98
-    assert report["max_rel"] > 1e-4  # identical maps would mean nothing was quantized
+    assert report["cosine_min"] > MIN_COSINE
+    # rounding to range/255 moves some value of every map by up to half a step, ~2e-3 of its
+    # range: below 1e-4 would mean nothing was quantized
+    assert report["max_rel"] > 1e-4
+    assert_int8_kernels_run(max_model[0], onnx_path, images)
 
 
 def test_kl_clips_and_ignores_image_order(inputs, max_model):
@@ -89,7 +121,15 @@ def test_kl_clips_and_ignores_image_order(inputs, max_model):
     assert record["ort_calibration"] == "Entropy"
     assert kl.read_bytes() != max_model[0].read_bytes()
     assert kl.read_bytes() == kl_reversed.read_bytes()
-    assert fidelity_of_build(kl, onnx_path, images, SIZE)["cosine_min"] > 0.9
+    # KL's threshold may fall to half the MinMax range (its search starts at 128 of the 256
+    # bins): values above it saturate, an error the step does not bound (0.958 is seen). 0.9
+    # (45% noise/signal) asks only that the maps keep their shape through the clipping.
+    assert simulated_fidelity(kl, onnx_path, images)["cosine_min"] > 0.9
+    # KL may only narrow MinMax's ranges (its thresholds are bins of the MinMax histogram)
+    kl_scales, max_scales = activation_scales(kl), activation_scales(max_model[0])
+    assert kl_scales.keys() == max_scales.keys()
+    assert all(kl_scales[t] <= max_scales[t] * (1 + 1e-6) for t in kl_scales)
+    assert any(kl_scales[t] < max_scales[t] * 0.99 for t in kl_scales)  # something was clipped
 
 
 def test_unknown_method_names_the_allowed(inputs, tmp_path):
@@ -101,9 +141,20 @@ def test_unknown_method_names_the_allowed(inputs, tmp_path):
 
 def test_percentile_on_an_untrained_head(inputs, tmp_path):
     """torchvision's init leaves class maps constant to 1e-6: ORT's own percentile histogram
-    fails there ("Too many bins for data range"); ranges fixed by a MinMax pass do not."""
+    fails there ("Too many bins for data range"); ranges fixed by a MinMax pass do not. The
+    percentile thresholds lie inside the MinMax ranges (clipping narrows, never widens), and
+    the model stays as close to fp32 as int8 rounding allows."""
     _, images, _ = inputs
     flat = export_demo_head(tmp_path / "flat.onnx", SIZE, spread_weights=False)
-    out = tmp_path / "flat.int8-percentile.onnx"
+    out, by_max = tmp_path / "flat.int8-percentile.onnx", tmp_path / "flat.int8-max.onnx"
     quantize_head(flat, out, images, SIZE, method="percentile")
-    assert fidelity_of_build(out, flat, images, SIZE)["cosine_min"] > 0.98
+    quantize_head(flat, by_max, images, SIZE, method="max")
+    clipped, full = activation_scales(out), activation_scales(by_max)
+    assert clipped.keys() == full.keys() and len(clipped) > 20
+    # a threshold is an edge of the histogram over the MinMax range: never above it (1e-6 for
+    # the float32 of the scales), and for some tensor at least one of the 2048 bins below it,
+    # or percentile clipped nothing (99.999% of ~1e5 values per tensor leaves a few outside)
+    assert all(clipped[t] <= full[t] * (1 + 1e-6) for t in clipped)
+    assert any(clipped[t] <= full[t] * (1 - 1 / 2048 + 1e-6) for t in clipped)
+    assert simulated_fidelity(out, flat, images)["cosine_min"] > MIN_COSINE
+    assert_int8_kernels_run(out, flat, images)

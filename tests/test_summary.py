@@ -71,3 +71,38 @@ def test_files_say_reference_gate_and_simulated_int8(tmp_path):
     assert table[1]["gate"] == "fail" and table[1]["int8_execution"].startswith("simulated")
     assert float(table[1]["delta_AP"]) == pytest.approx(-0.02)
     assert list(table[0])[:10] == ["variant", *STAT_KEYS]
+
+
+def test_int8_rows_name_their_calibration_set(tmp_path):
+    records = {}
+    for variant, calibration in {
+        "int8": {"source": "demo", "images": 100, "split": "calibration", "seed": 3000},
+        "int8-kl": {"source": "mlperf", "images": 500, "split": "train"},
+    }.items():
+        records[variant] = tmp_path / f"head.{variant}.json"
+        write_json(records[variant], {"method": "max", "calibration": calibration})
+    aps = {"fp32": 0.4, "onnx": 0.4, "fp16": 0.399, "int8": 0.398, "int8-kl": 0.397}
+    files = {v: _map_file(tmp_path, v, ap) for v, ap in aps.items()}
+    write_summary(files, tmp_path / "summary.md", tmp_path / "summary.csv", None, records)
+    with open(tmp_path / "summary.csv") as f:
+        table = {r["variant"]: r["calibration"] for r in csv.DictReader(f)}
+    assert table == {
+        "fp32": "",
+        "onnx": "",
+        "fp16": "",
+        "int8": "demo (100 images, seed 3000)",
+        "int8-kl": "mlperf (500 images, train split)",
+    }
+    md = (tmp_path / "summary.md").read_text()
+    assert "| gate | calibration |" in md
+    assert "| pass | demo (100 images, seed 3000) |" in md
+    assert "| pass | mlperf (500 images, train split) |" in md
+    assert "| fp16 |" in md and md.split("| fp16 |")[1].splitlines()[0].endswith("| pass |  |")
+
+
+def test_int8_record_without_its_calibration_set_is_an_error(tmp_path):
+    record = tmp_path / "head.int8-max.json"
+    write_json(record, {"method": "max"})
+    files = {v: _map_file(tmp_path, v, 0.4) for v in ("fp32", "int8")}
+    with pytest.raises(ValueError, match="head.int8-max.json"):
+        summarize(files, None, {"int8": record})

@@ -80,6 +80,9 @@ def test_default_target_is_this_host():
 def test_fp32_build_matches_onnxruntime(inputs, fp32):
     so, meta = fp32
     report = fidelity_of_build(so, inputs["onnx"], inputs["images"], SIZE)
+    # the same float32 arithmetic in another summation order: relative noise ~1e-6 per layer
+    # (sqrt of ~600 products x 2^-24), cosine 1 - 1e-10; the limits allow 100x that error
+    # (0.4% noise/signal, 1e-4 of a map's range) and a wrong op or layout falls far outside
     assert report["cosine_min"] > 0.99999 and report["max_rel"] < 1e-4
     assert meta["tvm_version"] == tvm.__version__
     assert meta["target"] == target_json(resolve_target(None))
@@ -127,22 +130,29 @@ def test_wrong_input_shape_is_named(fp32):
 def test_fp16_build_is_close_not_identical(inputs, fp16, fp32):
     so, meta = fp16
     report = fidelity_of_build(so, inputs["onnx"], inputs["images"], SIZE)
+    # float16 rounds inputs and weights to 2^-11 relative, accumulating in float32: ~3e-4
+    # noise per layer, under 0.5% over the head (cosine > 0.99999); 0.999 allows 4.5%
     assert report["cosine_min"] > 0.999
-    assert report["max_rel"] > 1e-5  # bit-equal to fp32 would mean fp16 was not applied
+    # rounding the input alone to float16 moves values by up to 2^-12 ~ 2.4e-4 relative:
+    # below 1e-5 (bit-equal to fp32, in effect) would mean fp16 was not applied
+    assert report["max_rel"] > 1e-5
     assert any(p.startswith("ToMixedPrecision") for p in meta["passes"])
     assert meta["fp16_accumulate"] == "float32"
     assert so.stat().st_size < 0.75 * fp32[0].stat().st_size  # weights stored as float16
 
 
-def test_int8_build_is_flagged_simulated(inputs, int8):
+def test_int8_build_runs_integer_convs(inputs, int8):
     so, meta = int8
     assert meta["precision"] == "int8"
-    assert meta["int8_execution"].startswith("simulated")
-    assert meta["conv_input_dtypes"] == ["float32*float32"]
+    assert meta["int8_execution"] == "integer"
+    assert meta["conv_input_dtypes"] == ["uint8*int8"]
+    assert meta["integer_convs"] > 0 and meta["float_convs"] == 0
     to_fp32 = fidelity_of_build(so, inputs["onnx"], inputs["images"], SIZE)
-    to_ort_int8 = fidelity_of_build(so, inputs["qdq"], inputs["images"], SIZE)
+    # int8 rounding: a step of range/255 per tensor (half a step ~2e-3 of the range at the
+    # outputs alone), ~1% noise per layer, ~5% over the head (cosine ~0.9987); 0.98 allows
+    # 20% (see tests/test_quantize.py). Under 1e-3 would mean no rounding happened.
+    # (Exactness against ONNX Runtime's int8 kernels: tests/test_integer_convs.py.)
     assert to_fp32["max_rel"] > 1e-3 and to_fp32["cosine_min"] > 0.98
-    assert to_ort_int8["cosine_min"] > to_fp32["cosine_min"]
 
 
 def test_database_of_another_shape_is_refused(inputs, tmp_path):

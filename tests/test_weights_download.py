@@ -57,7 +57,7 @@ def test_wrong_md5_moves_aside_and_names_both_sums(zenodo, tmp_path):
     with pytest.raises(ChecksumError) as err:
         fetch_weights(dest, url=zenodo.url + PATH, md5=published)
     assert published in str(err.value) and md5_of(WEIGHTS) in str(err.value)
-    assert "weights.path" in str(err.value)
+    assert "model.weights.url" in str(err.value)
     assert not dest.exists()
     assert (tmp_path / "weights.pt.bad-md5").read_bytes() == WEIGHTS
 
@@ -72,11 +72,11 @@ def test_local_path_is_copied_and_the_original_never_moved(tmp_path):
     assert mine.read_bytes() == WEIGHTS
 
 
-def test_offline_names_url_and_weights_path(tmp_path):
+def test_offline_names_url_and_the_key_that_takes_a_copy(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}{PATH}"
     with pytest.raises(OfflineError) as err:
         fetch_weights(tmp_path / "w.pt", url=url, md5=published_weights().md5)
-    assert url in str(err.value) and "weights.path" in str(err.value)
+    assert url in str(err.value) and "model.weights.url" in str(err.value)

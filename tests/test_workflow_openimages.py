@@ -3,6 +3,7 @@
 export, ONNX Runtime inference and scoring, at a small input size."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -48,13 +49,16 @@ def openimages_run(tmp_path_factory):
         work = root / "work"
         work.mkdir()
         snakemake(work, "--", "results/map_onnx.json", configfiles=[config], demo=False)
-        fetched = len(server.requests)
-        # a config change that rebuilds the dataset step must not download again
+        first = list(server.requests)
+        # a config change (a param of fetch_dataset) that reruns the dataset step, with the
+        # cache under downloads/ complete: the rerun must fetch nothing again
         changed = write_config(root / "changed.yaml", {**overrides, "dataset": {
             **overrides["dataset"], "download": {"workers": 2}}})  # fmt: skip
-        snakemake(work, "--", "data/openimages/annotations.json", configfiles=[changed], demo=False)
-        refetched = len(server.requests) - fetched
-    yield work, fake, refetched
+        rerun = snakemake(
+            work, "--", "data/openimages/annotations.json", configfiles=[changed], demo=False
+        )
+        second = server.requests[len(first) :]
+    yield work, fake, {"first": first, "second": second, "rerun": rerun.stdout + rerun.stderr}
 
 
 def test_dataset_is_the_mlperf_json(openimages_run):
@@ -67,8 +71,15 @@ def test_dataset_is_the_mlperf_json(openimages_run):
 
 
 def test_config_change_does_not_download_again(openimages_run):
-    _, _, refetched = openimages_run
-    assert refetched == 0
+    _, fake, fetches = openimages_run
+    # the rerun really happened: Snakemake executed fetch_dataset once more
+    stats = fetches["rerun"].split("Job stats:")[1].split("\n\n")[0]
+    assert re.search(r"^fetch_dataset\s+1$", stats, re.M), fetches["rerun"][-3000:]
+    # the first run fetched the CSVs and every image once; the rerun asked the server nothing
+    first = [path for path, _ in fetches["first"]]
+    images = {f"/bucket/validation/{i}.jpg" for i in fake.mlperf_ids()}
+    assert images <= set(first) and len(first) == len(set(first))
+    assert fetches["second"] == []
 
 
 def test_real_architecture_runs_through_the_dag(openimages_run):

@@ -50,12 +50,12 @@ def time_preprocessing(
 ) -> dict[str, float]:
     """ms per image: decode (+RGB, EXIF), resize + scale, both serially; and the wall time per
     image of the whole preprocessing in `threads` threads (what the LoadGen QSL does)."""
-    from .data.images import load_image, preprocess_image, resize_image
+    from .data.images import decode_image, preprocess_image, resize_image
 
     decode, resize = [], []
     for path in paths:
         started = time.perf_counter()
-        image = load_image(path)
+        image = decode_image(path, kernel)
         decoded = time.perf_counter()
         resize_image(image, (size, size), kernel)
         decode.append(decoded - started)

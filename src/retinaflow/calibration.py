@@ -1,7 +1,10 @@
-"""The calibration subset: which images int8 calibration sees.
+"""The calibration set: which images int8 calibration sees. Never an image that is scored.
 
-Either `count` images drawn without replacement from the evaluation split (the seed's
-accelerator flow took 100 random validation images), or MLPerf's official list of 500 images.
+MLPerf calibrates on its official list of 500 images of the OpenImages TRAIN split (source
+mlperf); the offline demo on a split of its own, made by the demo generator with a seed of its
+own (source demo). The seed's accelerator flow took 100 random validation images, i.e. images
+it then scored: that leaks the evaluation set into the int8 model, and MLPerf forbids it, so
+`check_disjoint` refuses any list that shares an image with the evaluation annotations.
 A list file holds one file name a line, sorted, so the same config gives the same bytes.
 """
 
@@ -11,8 +14,6 @@ import hashlib
 import os
 from collections import Counter
 from pathlib import Path
-
-import numpy as np
 
 from .data.annotations import load_annotations
 from .errors import DatasetError, ImageError
@@ -24,20 +25,46 @@ MLPERF_CALIBRATION_MD5 = "5c3196ddcec4605c6a9fcf004d9615e6"
 MLPERF_CALIBRATION_LIST = Path(__file__).parent / "resources" / "openimages_cal_images_list.txt"
 
 
-def sample_calibration_list(
-    annotations_json: str | os.PathLike, count: int = 100, seed: int = 0
+CALIBRATION_SOURCES = ("mlperf", "demo")
+
+
+def calibration_set(source: str, count: int, seed: int | None = None) -> dict:
+    """What a calibration set is, for records and the summary: source, size, split, seed."""
+    if source == "mlperf":
+        return {"source": "mlperf", "images": count, "split": "train"}
+    if source == "demo":
+        return {"source": "demo", "images": count, "split": "calibration", "seed": seed}
+    raise ValueError(f"calibration source must be one of {CALIBRATION_SOURCES}, got {source!r}")
+
+
+def calibration_label(desc: dict | None) -> str:
+    """E.g. `mlperf (500 images, train split)`, `demo (100 images, seed 3000)`; "" for none."""
+    if not desc:
+        return ""
+    if desc.get("seed") is not None:
+        return f"{desc['source']} ({desc['images']} images, seed {desc['seed']})"
+    return f"{desc['source']} ({desc['images']} images, {desc.get('split', '?')} split)"
+
+
+def check_disjoint(
+    calibration_list: str | os.PathLike, evaluation_annotations: str | os.PathLike
 ) -> list[str]:
-    """`count` distinct file names of the split, drawn with a seeded numpy Generator, sorted."""
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise ValueError(f"config key calibration.count must be a positive integer, got {count!r}")
-    names = sorted({img["file_name"] for img in load_annotations(annotations_json)["images"]})
-    if count > len(names):
+    """The list's names, after checking none of them is an image of the evaluation split.
+
+    Raises DatasetError naming both files and the first shared image.
+    """
+    names = _read_names(calibration_list)
+    scored = {img["file_name"] for img in load_annotations(evaluation_annotations)["images"]}
+    shared = sorted(set(names) & scored)
+    if shared:
         raise DatasetError(
-            f"config key calibration.count is {count}, but {annotations_json} lists only "
-            f"{len(names)} images: lower calibration.count to at most {len(names)}"
+            f"calibration list {calibration_list} shares {len(shared)} image(s) with the "
+            f"evaluation annotations {evaluation_annotations}, first {shared[0]}: calibration "
+            "must never see a scored image (MLPerf calibrates on its train-split list); use "
+            "calibration.source mlperf, or for the demo a calibration.seed other than "
+            "dataset.demo.seed"
         )
-    picked = np.random.default_rng(seed).choice(len(names), size=count, replace=False)
-    return sorted(names[i] for i in picked)
+    return names
 
 
 def write_calibration_list(names: list[str], path: str | os.PathLike) -> None:
@@ -67,8 +94,9 @@ def read_calibration_list(path: str | os.PathLike, image_dir: str | os.PathLike)
     if missing:
         raise ImageError(
             f"calibration list {path} names {len(missing)} image(s) missing from {image_dir}, "
-            f"first {missing[0]}: rerun the dataset rule, or for calibration.source: mlperf "
-            "fetch these train-split images into that folder"
+            f"first {missing[0]}: rerun the calibration rule (make_demo_calibration or "
+            "fetch_calibration), or for calibration.source: mlperf fetch these train-split "
+            "images into that folder"
         )
     return paths
 

@@ -1,4 +1,5 @@
-"""TVM Relax builds of the exported head: fp32, fp16 (ToMixedPrecision) and int8 (QDQ model).
+"""TVM Relax builds of the exported head: fp32, fp16 (ToMixedPrecision) and int8 (the QDQ
+model, its convolutions rewritten to integer arithmetic by integer_convs).
 
 A build is one self-contained shared library (weights embedded as constants) plus a meta json
 that says how it was made. Tuning (tuning.py) and compile share `lower_to_fused_tir`, so the
@@ -22,6 +23,9 @@ INT8_SIMULATED = (
     "compile time by FoldConstant, activations quantized and dequantized around each "
     "convolution); int8 rounding is modelled, int8 arithmetic is not used"
 )
+INT8_INTEGER = "integer"
+# the VNNI tensorization is the next step: until then the integer convs use LLVM's own code
+INT8_INTRINSIC = "none"
 TUNING_META = "tuning.json"
 
 
@@ -74,15 +78,25 @@ def import_head(onnx_path: str | os.PathLike, input_shape: list[int]):
     return from_onnx(model, shape_dict={INPUT_NAME: list(input_shape)}, keep_params_in_input=False)
 
 
-def apply_precision(mod, precision: str, fp16_accumulate: str = "float32"):
+def apply_precision(
+    mod, precision: str, fp16_accumulate: str = "float32", int8_report: dict | None = None
+):
     """fp16: ToMixedPrecision casts convolutions to float16 (accumulating in `fp16_accumulate`)
-    and FoldConstant stores the cast weights. fp32 and int8 pass through unchanged."""
+    and FoldConstant stores the cast weights. int8: the QDQ convolutions become integer ones
+    (integer_convs; what it did goes into `int8_report` when given). fp32 passes through."""
     from tvm import relax
+
+    from .integer_convs import PASS_NAME, rewrite_integer_convs
 
     if precision not in PRECISIONS:
         raise ValueError(
             f"config key compile.precision must be one of {PRECISIONS}, got {precision!r}"
         )
+    if precision == "int8":
+        mod, report = rewrite_integer_convs(mod)
+        if int8_report is not None:
+            int8_report.update(report.as_meta())
+        return mod, [PASS_NAME, "DeadCodeElimination"]
     if precision != "fp16":
         return mod, []
     if fp16_accumulate not in FP16_ACCUMULATE:
@@ -220,8 +234,11 @@ def compile_head(
         tuning = read_tuning_meta(tuning_dir)
         _check_tuning_fits(tuning_dir, tuning, build)
     imported = import_head(onnx_path, input_shape)
-    conv_dtypes = sorted(set(conv_input_dtypes(imported)))
-    mod, passes = lower_head(imported, precision, target, fp16_accumulate)
+    int8_report: dict = {}
+    mod, precision_passes = apply_precision(imported, precision, fp16_accumulate, int8_report)
+    conv_dtypes = sorted(set(conv_input_dtypes(mod if precision == "int8" else imported)))
+    mod = lower_to_fused_tir(mod, target)
+    passes = [*precision_passes, *FUSION_PASSES]
     if tuning_dir is not None:
         database = ms.database.JSONDatabase(work_dir=str(tuning_dir), allow_missing=False)
         with target, database, tvm.transform.PassContext(opt_level=3):
@@ -248,8 +265,9 @@ def compile_head(
         "library_bytes": Path(out_so).stat().st_size,
     }
     if precision == "int8":
-        meta["int8_execution"] = (
-            "integer convolutions" if any("int" in d for d in conv_dtypes) else INT8_SIMULATED
-        )
+        integer = int8_report.get("integer_convs", 0) > 0
+        meta["int8_execution"] = INT8_INTEGER if integer else INT8_SIMULATED
+        meta.update(int8_report)
+        meta["intrinsic"] = INT8_INTRINSIC if integer else None
     write_json(meta_json, meta)
     return meta

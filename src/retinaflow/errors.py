@@ -19,3 +19,11 @@ class DatasetError(RetinaflowError):
 
 class ParityError(RetinaflowError):
     """An exported model disagrees with its PyTorch source beyond the tolerance."""
+
+
+class DeviceError(RetinaflowError):
+    """The configured device (a GPU) is not present, or the runtime cannot use it."""
+
+
+class FidelityError(RetinaflowError):
+    """A build's head maps drift from ONNX Runtime fp32 past the configured fidelity limit."""

@@ -58,6 +58,6 @@ def infer_variant(
     write_detections_json(outputs["detections"], results)
     write_txt_files(outputs["txt"], results, names)
     draw_detections(outputs["drawn"], results, names, draw_images, draw_min_score)
-    stats.update(variant=variant, threads=threads, batch_size=batch_size, device=device)
+    stats.update(variant=variant, threads=threads, batch_size=batch_size, device=runner.device)
     write_json(outputs["stats"], stats)
     return stats

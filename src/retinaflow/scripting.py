@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from .errors import RetinaflowError
 
@@ -46,3 +47,20 @@ def job_logging(
         for handler in handlers:
             handler.close()
         logger.handlers.clear()
+
+
+def user_errors(log_root: str | os.PathLike, since: float) -> list[str]:
+    """The user errors (RetinaflowError messages) that jobs wrote to their logs under
+    `log_root` after `since` (a time.time()), so that the workflow can repeat them as the last
+    lines of its output, below Snakemake's error blocks, where a user reads first."""
+    messages = []
+    root = Path(log_root)
+    logs = [p for p in root.rglob("*.log") if p.is_file()] if root.is_dir() else []
+    for path in sorted(logs):
+        if path.stat().st_mtime < since:
+            continue
+        text = path.read_text(errors="replace")
+        marker = text.rfind(" ERROR ")
+        if marker >= 0:
+            messages.append(f"{path}: {text[marker + len(' ERROR ') :].strip()}")
+    return messages

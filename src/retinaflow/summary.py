@@ -1,5 +1,6 @@
-"""The comparison table: one row per variant, its COCO numbers, the change against fp32 and
-MLPerf's accuracy gate (a build passes only with mAP >= 99% of the fp32 mAP)."""
+"""The comparison table: one row per variant, its COCO numbers, the change against fp32,
+MLPerf's accuracy gate (a build passes only with mAP >= 99% of the fp32 mAP) and, for an int8
+build, the calibration set it was quantized on."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import csv
 import os
 from pathlib import Path
 
+from .calibration import calibration_label
 from .io import atomic_path, read_json
 
 STAT_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100")
@@ -19,6 +21,7 @@ COLUMNS = (
     "ratio_AP",
     "gate",
     "int8_execution",
+    "calibration",
     "reference",
 )
 
@@ -43,11 +46,32 @@ def _int8_execution(variant: str, meta_path: str | os.PathLike | None) -> str:
     return str(read_json(meta_path).get("int8_execution", ""))
 
 
+def _calibration(variant: str, record_path: str | os.PathLike | None) -> str:
+    """The calibration set a quantize record names, e.g. "demo (100 images, seed 3000)"."""
+    if record_path is None:
+        return ""
+    path = Path(record_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"quantize record {path} of variant {variant!r} does not exist")
+    desc = read_json(path).get("calibration")
+    if not desc:
+        raise ValueError(
+            f"quantize record {path} of variant {variant!r} does not name its calibration set: "
+            "rerun its quantize rule"
+        )
+    return calibration_label(desc)
+
+
 def summarize(
     map_files: dict[str, str | os.PathLike],
     meta_files: dict[str, str | os.PathLike] | None = None,
+    quantize_files: dict[str, str | os.PathLike] | None = None,
 ) -> list[dict]:
-    """Rows in the order of COLUMNS, the reference variant first, the others as given."""
+    """Rows in the order of COLUMNS, the reference variant first, the others as given.
+
+    quantize_files maps each int8 variant to its quantize record (the calibration column);
+    the other variants leave that column empty.
+    """
     reference = next((v for v in REFERENCE_VARIANTS if v in map_files), None)
     if reference is None:
         raise ValueError(
@@ -68,6 +92,7 @@ def summarize(
                 "ratio_AP": ap / ref_ap if ref_ap > 0 else float("nan"),
                 "gate": "pass" if ap >= GATE_RATIO * ref_ap else "fail",
                 "int8_execution": _int8_execution(variant, (meta_files or {}).get(variant)),
+                "calibration": _calibration(variant, (quantize_files or {}).get(variant)),
                 "reference": reference,
             }
         )
@@ -95,9 +120,10 @@ def write_summary_md(rows: list[dict], path: str | os.PathLike) -> None:
         "",
         f"Reference: `{reference}` (mAP {ref_ap:.4f}). MLPerf gate: a variant passes when its "
         f"mAP >= {GATE_RATIO:.0%} of the reference, i.e. >= {GATE_RATIO * ref_ap:.4f}.",
+        "Calibration: the set an int8 build was quantized on, none of whose images is scored.",
         "",
-        "| variant | " + " | ".join(STAT_KEYS) + " | ΔAP | AP / ref | gate |",
-        "|---|" + "---:|" * (len(STAT_KEYS) + 2) + "---|",
+        "| variant | " + " | ".join(STAT_KEYS) + " | ΔAP | AP / ref | gate | calibration |",
+        "|---|" + "---:|" * (len(STAT_KEYS) + 2) + "---|---|",
     ]
     notes = []
     for row in rows:
@@ -110,7 +136,8 @@ def write_summary_md(rows: list[dict], path: str | os.PathLike) -> None:
         lines.append(
             f"| {name} | "
             + " | ".join(cells)
-            + f" | {row['delta_AP']:+.4f} | {row['ratio_AP']:.2%} | {gate} |"
+            + f" | {row['delta_AP']:+.4f} | {row['ratio_AP']:.2%} | {gate}"
+            + f" | {row['calibration']} |"
         )
     if notes:
         lines += ["", "\\* from the build's meta json:", *notes]
@@ -123,9 +150,10 @@ def write_summary(
     md_path: str | os.PathLike,
     csv_path: str | os.PathLike,
     meta_files: dict[str, str | os.PathLike] | None = None,
+    quantize_files: dict[str, str | os.PathLike] | None = None,
 ) -> list[dict]:
     """summarize, then write results/summary.md and results/summary.csv."""
-    rows = summarize(map_files, meta_files)
+    rows = summarize(map_files, meta_files, quantize_files)
     write_summary_md(rows, md_path)
     write_summary_csv(rows, csv_path)
     return rows

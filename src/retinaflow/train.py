@@ -4,8 +4,8 @@ The demo weights ship with the project so that the offline demo needs no downloa
 is how they were made, kept so that anyone can remake them (scripts/train_demo_model.py).
 
 Training sees exactly what inference sees: each image goes through the demo set's JPEG
-encoding and the reference preprocessing (stretch to 320x320, PIL bilinear), and the boxes are
-scaled the same way. The whole preprocessed split is held on the device as uint8, so a step
+encoding and the demo config's preprocessing (stretch to 320x320, PIL bilinear), and the boxes
+are scaled the same way. The whole preprocessed split is held on the device as uint8, so a step
 does no host work beyond launching kernels.
 """
 

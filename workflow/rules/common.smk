@@ -1,10 +1,19 @@
 """Config validation, wildcard constraints, paths and input functions shared by all rules."""
 
 import os
+import sys
 
 from snakemake.utils import validate
 
+from retinaflow.calibration import calibration_set
+from retinaflow.config_checks import config_problems, resolver
+
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+# What the schema cannot say (files the config names exist, the calibration split is not the
+# scored one): checked here, before the first job runs.
+_problems = config_problems(config, resolver(workflow.basedir))
+if _problems:
+    sys.exit("retinaflow: invalid config:\n  " + "\n  ".join(_problems))
 
 DATASET = config["dataset"]["name"]
 MODEL = config["model"]["name"]
@@ -92,15 +101,30 @@ def build_input_shape():
 
 
 def calibration_files(wildcards=None):
-    """The calibration list and the folder its images are in."""
-    if config["calibration"]["source"] == "mlperf":
-        return {
-            "calibration": f"data/{DATASET}/calibration/mlperf.txt",
-            "calibration_images": f"data/{DATASET}/calibration/mlperf/images",
-        }
+    """The calibration list and the folder its images are in: a split of its own, never the
+    evaluation split (mlperf: MLPerf's train-split list; demo: the demo's calibration split).
+    """
+    source = config["calibration"]["source"]
     return {
-        "calibration": f"data/{DATASET}/calibration/random.txt",
-        "calibration_images": f"data/{DATASET}/images",
+        "calibration": f"data/{DATASET}/calibration/{source}.txt",
+        "calibration_images": f"data/{DATASET}/calibration/{source}/images",
+    }
+
+
+def calibration_description():
+    """The calibration set, as quantize records and the summary name it."""
+    c = config["calibration"]
+    if c["source"] == "mlperf":
+        return calibration_set("mlperf", 500)
+    return calibration_set("demo", c["count"], c["seed"])
+
+
+def quantize_records():
+    """{int8 variant: its quantize record} for the summary's calibration column."""
+    return {
+        v: f"models/{MODEL}/head.int8-{int8_method(v)}.json"
+        for v in VARIANTS
+        if v in TVM_VARIANTS and precision(v) == "int8"
     }
 
 

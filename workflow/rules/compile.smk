@@ -68,5 +68,9 @@ rule measure_fidelity:
         resize_kernel=lookup(within=config, dpath="preprocess/resize_kernel"),
         batch=lookup(within=config, dpath="compile/batch"),
         max_images=lookup(within=config, dpath="fidelity/max_images"),
+        precision=lambda wildcards: precision(wildcards.build),
+        min_cosine=lambda wildcards: config["fidelity"]["min_cosine"][
+            precision(wildcards.build)
+        ],
     script:
         "../scripts/measure_fidelity.py"

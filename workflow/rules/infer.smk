@@ -22,6 +22,8 @@ rule infer:
         postprocess=lookup(within=config, dpath="postprocess"),
         batch_size=infer_batch_size,
         device=lookup(within=config, dpath="infer/device"),
+        # stats.json records the threads and the speed they give: a change reruns the job
+        threads=lookup(within=config, dpath="infer/threads"),
         draw_images=lookup(within=config, dpath="infer/draw_images"),
         draw_min_score=lookup(within=config, dpath="infer/draw_min_score"),
     script:

@@ -29,6 +29,8 @@ rule run_loadgen:
         resize_kernel=lookup(within=config, dpath="preprocess/resize_kernel"),
         postprocess=lookup(within=config, dpath="postprocess"),
         device=lookup(within=config, dpath="infer/device"),
+        # the record is a timing at this thread count: a change reruns the test
+        threads=lookup(within=config, dpath="perf/threads"),
     script:
         "../scripts/run_loadgen.py"
 
@@ -62,6 +64,8 @@ rule run_loadgen_accuracy:
         resize_kernel=lookup(within=config, dpath="preprocess/resize_kernel"),
         postprocess=lookup(within=config, dpath="postprocess"),
         device=lookup(within=config, dpath="infer/device"),
+        # the record is a timing at this thread count: a change reruns the test
+        threads=lookup(within=config, dpath="perf/threads"),
     script:
         "../scripts/run_loadgen.py"
 

@@ -1,17 +1,21 @@
-rule sample_calibration:
-    input:
-        annotations="data/{dataset}/annotations.json",
+rule make_demo_calibration:
     output:
-        "data/{dataset}/calibration/random.txt",
+        annotations="data/{dataset}/calibration/demo/annotations.json",
+        images=directory("data/{dataset}/calibration/demo/images"),
+        names="data/{dataset}/calibration/demo.txt",
     log:
-        "logs/calibration/{dataset}-random.log",
+        "logs/calibration/{dataset}-demo.log",
+    benchmark:
+        "benchmarks/calibration/{dataset}-demo.tsv"
     conda:
         "../../envs/torch.yaml"
+    resources:
+        mem_mb=mem_mb("data"),
     params:
         num_images=lookup(within=config, dpath="calibration/count"),
         seed=lookup(within=config, dpath="calibration/seed"),
     script:
-        "../scripts/sample_calibration.py"
+        "../scripts/make_demo_calibration.py"
 
 
 rule fetch_calibration:
@@ -43,6 +47,8 @@ rule quantize_head:
     input:
         **calibration_files(),
         onnx="models/{model}/head.sim.onnx",
+        # for the guard: the calibration list must share no image with the scored split
+        evaluation=dataset_files()["annotations"],
     output:
         onnx="models/{model}/head.int8-{method}.onnx",
         record="models/{model}/head.int8-{method}.json",
@@ -62,5 +68,6 @@ rule quantize_head:
         activation_type=lookup(within=config, dpath="quantize/activation_type"),
         percentile=lookup(within=config, dpath="quantize/percentile"),
         histogram_bins=lookup(within=config, dpath="quantize/histogram_bins"),
+        calibration=calibration_description(),
     script:
         "../scripts/quantize_head.py"

@@ -6,6 +6,7 @@ rule summarize_variants:
             model=MODEL,
             build=[v for v in VARIANTS if v in TVM_VARIANTS],
         ),
+        quantize=sorted(set(quantize_records().values())),
     output:
         markdown=report("results/summary.md", category="Accuracy"),
         table="results/summary.csv",
@@ -16,5 +17,6 @@ rule summarize_variants:
     params:
         variants=VARIANTS,
         tvm_variants=TVM_VARIANTS,
+        quantize_records=quantize_records(),
     script:
         "../scripts/summarize_variants.py"

@@ -14,7 +14,7 @@ with job_logging(snakemake.log[0], snakemake.threads) as log:
     else:
         name = p.url.rstrip("/").rsplit("/", 1)[-1]
         checkpoint = fetch_weights(
-            Path(p.cache) / name, url=p.url, md5=p.md5, config_key="model.weights.path"
+            Path(p.cache) / name, url=p.url, md5=p.md5, config_key="model.weights.url"
         )
     store_weights(checkpoint, snakemake.output[0], **p.model)
     log.info("weights %s fit %s", checkpoint, p.model)

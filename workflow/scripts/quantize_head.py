@@ -1,12 +1,14 @@
 """Rule quantize_head: calibrate the export on the calibration list -> QDQ int8 ONNX."""
 
-from retinaflow.calibration import read_calibration_list
+from retinaflow.calibration import calibration_set, check_disjoint, read_calibration_list
 from retinaflow.io import write_json
 from retinaflow.quantize import quantize_head
 from retinaflow.scripting import job_logging
 
 with job_logging(snakemake.log[0], snakemake.threads) as log:
     p = snakemake.params
+    # never calibrate on a scored image: the list must share none with the evaluation split
+    check_disjoint(snakemake.input.calibration, snakemake.input.evaluation)
     images = read_calibration_list(snakemake.input.calibration, snakemake.input.calibration_images)
     record = quantize_head(
         snakemake.input.onnx,
@@ -20,5 +22,10 @@ with job_logging(snakemake.log[0], snakemake.threads) as log:
         percentile=p.percentile,
         histogram_bins=p.histogram_bins,
     )
+    c = p.calibration
+    record["calibration"] = {
+        **calibration_set(c["source"], len(images), c.get("seed")),
+        "list": str(snakemake.input.calibration),
+    }
     write_json(snakemake.output.record, record)
     log.info("quantized with %s on %d images", snakemake.wildcards.method, len(images))

@@ -9,6 +9,14 @@ with job_logging(snakemake.log[0]) as log:
     p = snakemake.params
     maps = dict(zip(p.variants, snakemake.input.maps, strict=True))
     metas = {Path(m).parent.name: m for m in snakemake.input.metas}
-    rows = write_summary(maps, snakemake.output.markdown, snakemake.output.table, metas)
+    rows = write_summary(
+        maps, snakemake.output.markdown, snakemake.output.table, metas, p.quantize_records
+    )
     for row in rows:
-        log.info("%s AP %.4f gate %s", row["variant"], row["AP"], row["gate"])
+        log.info(
+            "%s AP %.4f gate %s%s",
+            row["variant"],
+            row["AP"],
+            row["gate"],
+            f" calibration {row['calibration']}" if row["calibration"] else "",
+        )

@@ -18,7 +18,9 @@ from PIL import Image, ImageDraw, ImageFilter
 from ..io import atomic_path, write_json
 
 DEMO_CLASSES = ("ellipse", "rectangle", "triangle", "cross", "ring", "diamond")
-SPLIT_SEEDS = {"train": 1000, "val": 2000}
+# One seed per split; an image's name and pixels are functions of (seed, index) alone, so
+# splits of different seeds share no image (calibration.check_disjoint guards the rest).
+SPLIT_SEEDS = {"train": 1000, "val": 2000, "calibration": 3000}
 
 
 def _shape_polygon(name: str, x0: float, y0: float, w: float, h: float) -> list[tuple]:

@@ -1,5 +1,10 @@
 """Image decoding and the reference preprocessing: RGB, stretch to the model's input size (no
-aspect ratio kept, no padding), scale to [0,1], CHW float32. Normalisation is inside the model."""
+aspect ratio kept, no padding), scale to [0,1], CHW float32. Normalisation is inside the model.
+
+The `mlperf` kernel is MLCommons' reference (inference repo, vision/classification_and_detection/
+python: openimages.py decodes with `cv2.imread(src)`; dataset.py `maybe_resize` and
+`pre_process_openimages_retinanet` convert to float32, BGR->RGB, `cv2.resize` INTER_LINEAR, then
+`/= 255.0`, HWC->CHW); the others decode with PIL."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from PIL import Image, ImageOps
 
 from ..errors import ImageError
 
-RESIZE_KERNELS = ("pil", "cv2", "torch")
+RESIZE_KERNELS = ("pil", "cv2", "torch", "mlperf")
 
 
 def load_image(path: str | os.PathLike) -> Image.Image:
@@ -34,14 +39,63 @@ def load_image(path: str | os.PathLike) -> Image.Image:
         ) from err
 
 
-def resize_image(img: Image.Image, size: tuple[int, int], kernel: str = "pil") -> np.ndarray:
-    """Stretch an RGB image to size (height, width) with bilinear interpolation.
+def load_image_cv2(path: str | os.PathLike) -> np.ndarray:
+    """Decode an image as MLPerf's reference does, `cv2.imread(path)` (IMREAD_COLOR: EXIF
+    orientation applied, gray replicated to 3 channels, alpha dropped, 16-bit scaled to 8-bit),
+    and return it as RGB HWC uint8, or raise an ImageError naming the file.
 
-    Returns CHW float32 in [0, 1]. `kernel` picks the implementation: PIL's bilinear (the
-    reference, antialiased when shrinking), OpenCV's INTER_LINEAR, or torch's bilinear
-    interpolate (align_corners=False, as torchvision's transform).
+    Unlike PIL, OpenCV decodes a truncated JPEG without an error (the missing rows are gray), as
+    the reference does; the dataset rule's decode check (download.decode_check) rejects such files.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"image {path} is missing: rerun the dataset rule to fetch it again")
+    import cv2
+
+    bgr = cv2.imread(str(path))
+    if bgr is None:
+        size_kb = path.stat().st_size / 1024
+        raise ImageError(
+            f"image {path} does not decode (OpenCV imread read nothing; {size_kb:.0f} KB on "
+            "disk): delete it and rerun the dataset rule"
+        )
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)  # a channel swap, exact
+
+
+def decode_image(path: str | os.PathLike, kernel: str = "pil") -> Image.Image | np.ndarray:
+    """Decode an image the way `kernel` expects: OpenCV for `mlperf` (MLPerf's reference decode,
+    an RGB uint8 array), PIL for the others (an RGB image). `resize_image` takes either."""
+    return load_image_cv2(path) if kernel == "mlperf" else load_image(path)
+
+
+def resize_image(
+    img: Image.Image | np.ndarray, size: tuple[int, int], kernel: str = "pil"
+) -> np.ndarray:
+    """Stretch an RGB image (PIL, or HWC uint8 array) to size (height, width) bilinearly.
+
+    Returns CHW float32 in [0, 1]. `kernel` picks the implementation: PIL's bilinear
+    (antialiased when shrinking), OpenCV's INTER_LINEAR on uint8 (fixed point), torch's bilinear
+    interpolate (align_corners=False, as torchvision's transform), or `mlperf`, MLPerf's
+    reference: the uint8 pixels to float32 first, OpenCV's INTER_LINEAR on float32 (not
+    antialiased), then divided by 255 in float32. For `mlperf` to equal the reference bit for
+    bit, the pixels must come from OpenCV's decoder: `preprocess_image` does that
+    (`load_image_cv2`); a PIL-decoded image agrees where the two decoders do (libjpeg-turbo
+    both, but CMYK JPEGs differ by one level).
     """
     height, width = size
+    if kernel == "mlperf":
+        import cv2
+
+        # MLPerf swaps BGR->RGB after the float32 cast and before the resize: a channel swap
+        # commutes with both (the resize treats the channels alike), so RGB here is the same.
+        pixels = np.asarray(img)
+        if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
+            raise ValueError(
+                f"resize kernel mlperf needs RGB uint8 HWC, got {pixels.dtype} {pixels.shape}"
+            )
+        arr = cv2.resize(pixels.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+        arr /= np.float32(255)  # MLPerf's `img /= 255.0` on float32: a float32 division
+        return np.ascontiguousarray(arr.transpose(2, 0, 1))
     if kernel == "pil":
         arr = np.asarray(img.resize((width, height), Image.BILINEAR))
         return np.divide(arr.transpose(2, 0, 1), np.float32(255), dtype=np.float32, order="C")
@@ -63,7 +117,9 @@ def resize_image(img: Image.Image, size: tuple[int, int], kernel: str = "pil") -
 
 def preprocess_image(path, size: tuple[int, int], kernel: str = "pil") -> np.ndarray:
     """Decode and resize one image file: the model's input without the batch dimension."""
-    return resize_image(load_image(path), size, kernel)
+    if kernel not in RESIZE_KERNELS:
+        raise ValueError(f"resize kernel must be one of {RESIZE_KERNELS}, got {kernel!r}")
+    return resize_image(decode_image(path, kernel), size, kernel)
 
 
 def iter_batches(

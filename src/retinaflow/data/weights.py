@@ -68,7 +68,7 @@ def fetch_weights(
     cache_dir: str | os.PathLike | None = None,
     retries: int = 4,
     timeout: float = 120.0,
-    config_key: str = "weights.path",
+    config_key: str = "model.weights.url",
 ) -> Path:
     """Put the weights at `dest`: a copy of `path` when given, else a download of `url`.
 

@@ -29,8 +29,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(
-            f"weights file {path} does not exist: run the weights rule, or point "
-            "model.weights.path at a local copy"
+            f"weights file {path} does not exist: run the weights rule, or set "
+            "model.weights.source: local and model.weights.path to a local copy"
         )
     try:
         if _is_torchscript(path):

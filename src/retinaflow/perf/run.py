@@ -167,7 +167,7 @@ def run_loadgen(
         "stages": timers.report(),
         "threads": threads,
         "batch_size": batch,
-        "device": device,
+        "device": runner.device,
         "dataset_samples": len(records),
         "performance_sample_count": perf_count,
         "settings": describe(test),

@@ -9,6 +9,8 @@ import numpy as np
 
 
 class HeadRunner(Protocol):
+    device: str  # the device that really runs (a runner refuses one that is not there)
+
     def __call__(self, images: np.ndarray) -> list[np.ndarray]: ...
 
 

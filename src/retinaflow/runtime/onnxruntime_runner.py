@@ -6,21 +6,43 @@ import os
 
 import numpy as np
 
+from ..errors import DeviceError
 from ..model.head import INPUT_NAME, OUTPUT_NAMES
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
 
 class OnnxRuntimeRunner:
+    """`device` is where it must run: ONNX Runtime falls back to the CPU without a word when a
+    provider cannot start, so the session's first provider is checked, and `self.device` is
+    the device that really runs."""
+
     def __init__(self, path: str | os.PathLike, threads: int = 1, device: str = "cpu"):
         import onnxruntime as ort
+
+        if device not in PROVIDERS:
+            raise DeviceError(f"ONNX Runtime runs on {sorted(PROVIDERS)}, not {device!r}")
+        if PROVIDERS[device] not in ort.get_available_providers():
+            raise DeviceError(
+                f"device {device!r} asked for, but this onnxruntime ({ort.__version__}) has only "
+                f"{ort.get_available_providers()}: install onnxruntime-gpu on a machine with a "
+                "CUDA GPU, or set the device to cpu"
+            )
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        providers = ["CPUExecutionProvider"]
-        if device == "cuda":
-            providers.insert(0, "CUDAExecutionProvider")
+        providers = list(dict.fromkeys([PROVIDERS[device], PROVIDERS["cpu"]]))
         self.session = ort.InferenceSession(str(path), options, providers=providers)
+        running = self.session.get_providers()[0]
+        if running != PROVIDERS[device]:
+            raise DeviceError(
+                f"device {device!r} asked for, but ONNX Runtime could not start "
+                f"{PROVIDERS[device]} for {path} and would run on {running}: check the CUDA "
+                "driver and libraries, or set the device to cpu"
+            )
+        self.device = device
 
     def __call__(self, images: np.ndarray) -> list[np.ndarray]:
         return self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: images})

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DeviceError
 from ..model.head import OUTPUT_NAMES
 
 
@@ -33,8 +34,16 @@ class TvmRunner:
         # TVM's CPU pool reads this once, when it starts: the first runner of a process sets
         # the thread count for all. Unset, TVM takes half the logical CPUs (1 on 2 cores).
         os.environ["TVM_NUM_THREADS"] = str(threads)
-        self.device = tvm.cpu() if device == "cpu" else tvm.device(device)
-        self.vm = relax.VirtualMachine(tvm.runtime.load_module(str(so_path)), self.device)
+        if device not in ("cpu", "cuda"):
+            raise DeviceError(f"a TVM build runs on 'cpu' or 'cuda' here, not {device!r}")
+        self.tvm_device = tvm.cpu() if device == "cpu" else tvm.cuda(0)
+        if not self.tvm_device.exist:
+            raise DeviceError(
+                f"device {device!r} asked for, but TVM finds no CUDA GPU on this machine: run "
+                "on a GPU node, or set the device to cpu"
+            )
+        self.device = device
+        self.vm = relax.VirtualMachine(tvm.runtime.load_module(str(so_path)), self.tvm_device)
         self.main = self.vm["main"]
         self._tensor = tvm.runtime.tensor
         self.so_path = so_path
@@ -48,7 +57,7 @@ class TvmRunner:
             return [m[:count] for m in self(np.concatenate([images, fill]))]
         images = np.ascontiguousarray(images, dtype=np.float32)
         try:
-            outputs = self.main(self._tensor(images, self.device))
+            outputs = self.main(self._tensor(images, self.tvm_device))
         except Exception as err:  # the VM's shape check names no file
             raise ValueError(
                 f"TVM build {self.so_path} rejected input of shape {list(images.shape)}: a "
