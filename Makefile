@@ -16,9 +16,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-# The main job on the embedded offline demo: the whole DAG to results/.
+# The main job on the embedded offline demo: the headline target, the TVM int8 build's mAP.
 demo: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) results/map_onnx.json --configfile config/demo.yaml
+	$(BIN)/snakemake --cores $(CORES) results/map_int8.json --configfile config/demo.yaml
 
 # The test suite (CI runs exactly this).
 test: $(STAMP)
