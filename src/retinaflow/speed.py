@@ -96,15 +96,10 @@ def time_rounds(
 
 
 def spread(values: Sequence[float]) -> dict[str, float]:
-    p25, _, p75 = (
-        statistics.quantiles(values, n=4, method="inclusive")
-        if len(values) > 1
-        else (
-            values[0],
-            values[0],
-            values[0],
-        )
-    )
+    """min, quartiles (inclusive: within min..max) and max of the timed calls."""
+    if len(values) == 1:
+        return dict.fromkeys(("min", "p25", "p75", "max"), values[0])
+    p25, _, p75 = statistics.quantiles(values, n=4, method="inclusive")
     return {"min": min(values), "p25": p25, "p75": p75, "max": max(values)}
 
 
