@@ -25,6 +25,7 @@ include: "workflow/rules/infer.smk"
 include: "workflow/rules/quantize.smk"
 include: "workflow/rules/compile.smk"
 include: "workflow/rules/score.smk"
+include: "workflow/rules/speed.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/perf.smk"
 
@@ -39,6 +40,7 @@ rule all:
     default_target: True
     input:
         "results/summary.md",
+        "results/speed.json",
         expand(
             "builds/{model}/{build}/fidelity.json",
             model=MODEL,

@@ -180,3 +180,39 @@ def test_tuning_fills_the_database_and_compile_applies_it(inputs):
     assert meta["tuning_trials"] == 4 and meta["tuned_functions"] >= 1
     report = fidelity_of_build(so, inputs["onnx"], inputs["images"], SIZE)
     assert report["cosine_min"] > 0.99999
+
+
+def test_int8_methods_share_their_convolution_workloads(inputs):
+    """One int8 database serves every calibration method: the QDQ models differ only in
+    scales and zero points, which TVM folds into the TIR as literals. Keyed by the whole fused
+    function (structural) most convolution workloads differ; keyed by their anchor block (what
+    tuning and compile use) a kl build finds every convolution workload of a max database."""
+    from tvm.s_tir import meta_schedule as ms
+
+    from retinaflow.compile import MODULE_EQUALITY, prepare_head
+
+    kl = inputs["root"] / "head.int8-kl.onnx"
+    quantize_head(inputs["onnx"], kl, inputs["images"], SIZE, method="kl")
+    target = resolve_target(None)
+    mods = {
+        m: prepare_head(p, SHAPE, "int8", target)[0]
+        for m, p in (("max", inputs["qdq"]), ("kl", kl))
+    }
+
+    def found(equality, tmp):
+        tasks = {
+            m: ms.relax_integration.extract_tasks(mod, target, module_equality=equality)
+            for m, mod in mods.items()
+        }
+        database = ms.database.JSONDatabase(work_dir=str(tmp), module_equality=equality)
+        for task in tasks["max"]:
+            database.commit_workload(task.dispatched[0])
+        convs = [t for t in tasks["kl"] if "conv2d" in t.task_name]
+        return sum(database.has_workload(t.dispatched[0]) for t in convs), len(convs)
+
+    (inputs["root"] / "db-structural").mkdir()
+    (inputs["root"] / "db-anchor").mkdir()
+    hits, convs = found("structural", inputs["root"] / "db-structural")
+    assert hits < convs  # the literals differ
+    hits, convs = found(MODULE_EQUALITY, inputs["root"] / "db-anchor")
+    assert convs > 10 and hits == convs

@@ -1,5 +1,5 @@
-"""The TVM half of the demo DAG: calibration sampling, quantization, tuning, builds, fidelity
-and the summary, then which jobs a config change plans (a small demo, for CI's time)."""
+"""The TVM half of the demo DAG: calibration sampling, quantization, tuning, builds, fidelity,
+speed and the summary, then which jobs a config change plans (a small demo, for CI's time)."""
 
 import csv
 import json
@@ -10,7 +10,12 @@ import yaml
 from .workflow import ROOT, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.slow
-SMALL = {"dataset": {"demo": {"num_images": 24}}, "calibration": {"count": 8}}
+SMALL = {
+    "dataset": {"demo": {"num_images": 24}},
+    "calibration": {"count": 8},
+    "speed": {"rounds": 3, "warmup": 1, "images": 2},
+}
+TVM_BUILDS = ("fp32", "fp16", "int8")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +38,8 @@ def _changed(builds_run, tmp_path, **sections):
 def test_summary_compares_every_variant(builds_run):
     workdir, _ = builds_run
     rows = {r["variant"]: r for r in csv.DictReader(open(workdir / "results/summary.csv"))}
-    assert list(rows) == ["fp32", "onnx", "torch", "fp16", "int8"]  # the reference first
+    # the reference first, then the default summary.variants in order
+    assert list(rows) == ["fp32", "onnx", "onnx-int8", "torch", "fp16", "int8"]
     assert abs(float(rows["fp32"]["AP"]) - float(rows["onnx"]["AP"])) < 2e-3
     assert float(rows["fp32"]["AP"]) > 0.5  # 0.928 in resources/demo/README.md: a floor
     # MLPerf's gate, recomputed from the map files the summary read: pass iff AP >= 99% of
@@ -47,11 +53,19 @@ def test_summary_compares_every_variant(builds_run):
         expected = "pass" if aps[variant] >= 0.99 * aps["fp32"] else "fail"
         assert row["gate"] == expected, (variant, aps[variant], aps["fp32"])
     assert rows["int8"]["int8_execution"] == "integer"  # integer convolutions, not simulated
-    # the int8 build names its calibration set (its own split, seed 3000); the others none
+    # the int8 variants name their calibration set (its own split, seed 3000); the others none
     assert rows["int8"]["calibration"] == "demo (8 images, seed 3000)"
+    assert rows["onnx-int8"]["calibration"] == "demo (8 images, seed 3000)"
     assert all(rows[v]["calibration"] == "" for v in ("fp32", "onnx", "torch", "fp16"))
     text = (workdir / "results/summary.md").read_text()
     assert "| int8 *" in text and "99%" in text  # int8 rows are marked: how int8 runs
+    # the speed column: every variant timed; the demo's builds are untuned (trials_per_task 0)
+    speed = json.loads((workdir / "results/speed.json").read_text())
+    for variant, row in rows.items():
+        median_ms = 1e3 * speed["variants"][variant]["median_s"]
+        assert float(row["speed_ms"]) == pytest.approx(median_ms, abs=5e-7), variant
+        assert row["tuning"] == ("untuned" if variant in TVM_BUILDS else ""), variant
+    assert text.count("**untuned**") == 1 + len(TVM_BUILDS)  # the note and each build
 
 
 def test_builds_record_meta_and_fidelity(builds_run):
@@ -76,6 +90,56 @@ def test_builds_record_meta_and_fidelity(builds_run):
     assert record["calibration"]["source"] == "demo" and record["calibration"]["images"] == 8
 
 
+def test_speed_record_times_every_variant(builds_run):
+    workdir, _ = builds_run
+    speed = json.loads((workdir / "results/speed.json").read_text())
+    variants = ["onnx", "onnx-int8", "torch", *TVM_BUILDS]
+    assert speed["order"] == variants and list(speed["variants"]) == variants
+    settings = speed["settings"]
+    assert (settings["rounds"], settings["warmup"], settings["images"]) == (3, 1, 2)
+    assert settings["threads"] == 2 and settings["batch"] == 1  # demo.yaml, compile.batch
+    onnx = speed["variants"]["onnx"]["median_s"]
+    for entry in speed["variants"].values():
+        assert entry["rounds"] == 3 and entry["ratio_to_onnx"] == entry["median_s"] / onnx
+    assert speed["variants"]["onnx-int8"]["artifact"] == "models/demo/head.int8-max.onnx"
+    for build in TVM_BUILDS:
+        tuning = speed["variants"][build]["tuning"]
+        assert tuning["tuned"] is False and tuning["label"] == "untuned", build
+    assert set(speed["machine"]["flags"]) >= {"avx2", "avx512f", "avx512_vnni"}
+
+
+def test_builds_of_a_precision_share_one_tuning_database(builds_run):
+    workdir, _ = builds_run
+    assert sorted(p.name for p in (workdir / "builds/demo").glob("tuning-*")) == [
+        "tuning-fp16",
+        "tuning-fp32",
+        "tuning-int8",
+    ]
+    tuning = json.loads((workdir / "builds/demo/tuning-int8/tuning.json").read_text())
+    assert tuning["source_onnx"] == "models/demo/head.int8-max.onnx"  # quantize.method's model
+    meta = json.loads((workdir / "builds/demo/int8/meta.json").read_text())
+    assert meta["tuning_database"] == "builds/demo/tuning-int8"
+
+
+def test_another_int8_method_reuses_the_int8_database(builds_run, tmp_path):
+    jobs = _changed(builds_run, tmp_path, summary={"variants": ["onnx", "int8", "int8-kl"]})
+    assert jobs == {
+        "quantize_head": 1,  # the kl QDQ model
+        "compile_head": 1,  # int8-kl, with builds/demo/tuning-int8: no tuning
+        "measure_fidelity": 1,
+        "infer": 1,
+        "score_detections": 1,
+        "measure_speed": 1,
+        "summarize_variants": 1,
+        "all": 1,
+    }
+
+
+def test_speed_settings_change_plans_only_speed_and_summary(builds_run, tmp_path):
+    jobs = _changed(builds_run, tmp_path, speed={"rounds": 5, "threads": 1})
+    assert jobs == {"measure_speed": 1, "summarize_variants": 1, "all": 1}
+
+
 def test_rerun_does_nothing(builds_run):
     workdir, small = builds_run
     assert planned_jobs(workdir, "all", configfiles=[small]) == {}
@@ -86,12 +150,13 @@ def test_calibration_change_plans_only_the_int8_chain(builds_run, tmp_path):
     assert jobs == {
         "make_demo_calibration": 1,
         "quantize_head": 1,
-        "tune_head": 1,
+        "tune_head": 1,  # the shared int8 database is tuned on the QDQ model
         "compile_head": 1,
-        "infer": 1,
-        "score_detections": 1,
+        "infer": 2,  # int8 and onnx-int8
+        "score_detections": 2,
         # every build's fidelity is measured on the calibration images
         "measure_fidelity": 3,
+        "measure_speed": 1,
         "summarize_variants": 1,
         "all": 1,
     }
@@ -106,12 +171,14 @@ def test_target_change_plans_builds_and_after_not_export(builds_run, tmp_path):
         "measure_fidelity": 3,
         "infer": 3,
         "score_detections": 3,
+        "measure_speed": 1,
         "summarize_variants": 1,
         "all": 1,
     }
 
 
 def test_trial_budget_change_plans_tuning_and_after(builds_run, tmp_path):
-    jobs = _changed(builds_run, tmp_path, compile={"tuning": {"trials": 4}})
+    jobs = _changed(builds_run, tmp_path, compile={"tuning": {"trials_per_task": 4}})
     assert "export_head" not in jobs and "quantize_head" not in jobs
-    assert jobs["tune_head"] == 3 and jobs["compile_head"] == 3
+    assert jobs["tune_head"] == 3 and jobs["compile_head"] == 3  # one database per precision
+    assert jobs["measure_speed"] == 1

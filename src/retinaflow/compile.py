@@ -27,6 +27,11 @@ INT8_INTEGER = "integer"
 # the VNNI tensorization is the next step: until then the integer convs use LLVM's own code
 INT8_INTRINSIC = "none"
 TUNING_META = "tuning.json"
+# How tuning and compile key a workload in the MetaSchedule database: by its anchor block (the
+# convolution), not the whole fused function, whose epilogue holds the QDQ model's scales and
+# zero points as literals. One database then serves the int8 builds of every calibration
+# method (see tuning.py).
+MODULE_EQUALITY = "anchor-block"
 
 
 def default_target() -> dict:
@@ -193,7 +198,7 @@ def read_tuning_meta(tuning_dir: str | os.PathLike) -> dict:
 
 def _check_tuning_fits(tuning_dir, tuning: dict, build: dict) -> None:
     """A database tuned for another shape, precision or target would silently not apply."""
-    for key in ("input_shape", "precision", "target", "fp16_accumulate"):
+    for key in ("input_shape", "precision", "target", "fp16_accumulate", "module_equality"):
         if tuning.get(key) != build.get(key):
             raise ValueError(
                 f"tuning database {tuning_dir} was tuned for {key}={tuning.get(key)!r}, but this "
@@ -232,6 +237,7 @@ def compile_head(
     tuning = None
     if tuning_dir is not None:
         tuning = read_tuning_meta(tuning_dir)
+        build["module_equality"] = MODULE_EQUALITY
         _check_tuning_fits(tuning_dir, tuning, build)
     imported = import_head(onnx_path, input_shape)
     int8_report: dict = {}
@@ -240,7 +246,9 @@ def compile_head(
     mod = lower_to_fused_tir(mod, target)
     passes = [*precision_passes, *FUSION_PASSES]
     if tuning_dir is not None:
-        database = ms.database.JSONDatabase(work_dir=str(tuning_dir), allow_missing=False)
+        database = ms.database.JSONDatabase(
+            work_dir=str(tuning_dir), allow_missing=False, module_equality=MODULE_EQUALITY
+        )
         with target, database, tvm.transform.PassContext(opt_level=3):
             mod = relax.transform.MetaScheduleApplyDatabase()(mod)
         passes.append("MetaScheduleApplyDatabase")
@@ -259,6 +267,7 @@ def compile_head(
         "conv_input_dtypes": conv_dtypes,
         "tuning_database": str(tuning_dir) if tuning_dir is not None else None,
         "tuning_trials": tuning["trials"] if tuning else 0,
+        "tuning_source_onnx": tuning["source_onnx"] if tuning else None,
         "tuned_functions": tuned_functions,
         "tir_functions": sum(isinstance(f, tvm.tirx.PrimFunc) for f in mod.functions.values()),
         "compile_seconds": round(time.perf_counter() - started, 2),

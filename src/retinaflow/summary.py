@@ -1,6 +1,7 @@
 """The comparison table: one row per variant, its COCO numbers, the change against fp32,
-MLPerf's accuracy gate (a build passes only with mAP >= 99% of the fp32 mAP) and, for an int8
-build, the calibration set it was quantized on."""
+MLPerf's accuracy gate (a build passes only with mAP >= 99% of the fp32 mAP), for an int8
+variant the calibration set it was quantized on, and the head's speed from results/speed.json
+(median and ratio to onnx; a TVM build without tuned functions is marked untuned)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ COLUMNS = (
     "gate",
     "int8_execution",
     "calibration",
+    "speed_ms",
+    "speed_ratio_to_onnx",
+    "tuning",
+    "speed",
     "reference",
 )
 
@@ -62,16 +67,37 @@ def _calibration(variant: str, record_path: str | os.PathLike | None) -> str:
     return calibration_label(desc)
 
 
+def _speed(variant: str, record: dict | None) -> dict:
+    """The speed columns of a variant from the speed record (empty where it has none)."""
+    entry = (record or {}).get("variants", {}).get(variant)
+    if entry is None:
+        return {"speed_ms": "", "speed_ratio_to_onnx": "", "tuning": "", "speed": ""}
+    ms, ratio = 1e3 * entry["median_s"], entry.get("ratio_to_onnx")
+    tuning = entry.get("tuning", {}).get("label", "")
+    text = f"{ms:.1f} ms" + (f" ({ratio:.2f}× onnx)" if ratio is not None else "")
+    if tuning == "untuned":
+        text += " **untuned**"
+    return {
+        "speed_ms": ms,
+        "speed_ratio_to_onnx": ratio if ratio is not None else "",
+        "tuning": tuning,
+        "speed": text,
+    }
+
+
 def summarize(
     map_files: dict[str, str | os.PathLike],
     meta_files: dict[str, str | os.PathLike] | None = None,
     quantize_files: dict[str, str | os.PathLike] | None = None,
+    speed_file: str | os.PathLike | None = None,
 ) -> list[dict]:
     """Rows in the order of COLUMNS, the reference variant first, the others as given.
 
     quantize_files maps each int8 variant to its quantize record (the calibration column);
-    the other variants leave that column empty.
+    the other variants leave that column empty. speed_file is results/speed.json (the speed
+    columns; empty without it).
     """
+    speed = read_json(speed_file) if speed_file is not None else None
     reference = next((v for v in REFERENCE_VARIANTS if v in map_files), None)
     if reference is None:
         raise ValueError(
@@ -93,6 +119,7 @@ def summarize(
                 "gate": "pass" if ap >= GATE_RATIO * ref_ap else "fail",
                 "int8_execution": _int8_execution(variant, (meta_files or {}).get(variant)),
                 "calibration": _calibration(variant, (quantize_files or {}).get(variant)),
+                **_speed(variant, speed),
                 "reference": reference,
             }
         )
@@ -111,7 +138,9 @@ def _plain(value):
     return f"{value:.6f}" if isinstance(value, float) else value
 
 
-def write_summary_md(rows: list[dict], path: str | os.PathLike) -> None:
+def write_summary_md(
+    rows: list[dict], path: str | os.PathLike, speed_settings: dict | None = None
+) -> None:
     """A markdown table with the reference and the gate threshold stated above it."""
     reference = rows[0]["reference"]
     ref_ap = rows[0]["AP"]
@@ -121,9 +150,10 @@ def write_summary_md(rows: list[dict], path: str | os.PathLike) -> None:
         f"Reference: `{reference}` (mAP {ref_ap:.4f}). MLPerf gate: a variant passes when its "
         f"mAP >= {GATE_RATIO:.0%} of the reference, i.e. >= {GATE_RATIO * ref_ap:.4f}.",
         "Calibration: the set an int8 build was quantized on, none of whose images is scored.",
+        *_speed_note(speed_settings),
         "",
-        "| variant | " + " | ".join(STAT_KEYS) + " | ΔAP | AP / ref | gate | calibration |",
-        "|---|" + "---:|" * (len(STAT_KEYS) + 2) + "---|---|",
+        "| variant | " + " | ".join(STAT_KEYS) + " | ΔAP | AP / ref | gate | calibration | speed |",
+        "|---|" + "---:|" * (len(STAT_KEYS) + 2) + "---|---|---:|",
     ]
     notes = []
     for row in rows:
@@ -137,12 +167,23 @@ def write_summary_md(rows: list[dict], path: str | os.PathLike) -> None:
             f"| {name} | "
             + " | ".join(cells)
             + f" | {row['delta_AP']:+.4f} | {row['ratio_AP']:.2%} | {gate}"
-            + f" | {row['calibration']} |"
+            + f" | {row['calibration']} | {row['speed']} |"
         )
     if notes:
         lines += ["", "\\* from the build's meta json:", *notes]
     with atomic_path(path) as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n")
+
+
+def _speed_note(settings: dict | None) -> list[str]:
+    if not settings:
+        return []
+    return [
+        f"Speed: the head alone (no pre- or post-processing), median of {settings['rounds']} "
+        f"interleaved rounds, batch {settings['batch']}, {settings['threads']} threads "
+        "(results/speed.json); ×onnx: its ratio to ONNX Runtime fp32. **untuned**: a TVM build "
+        "with no tuned function runs TVM's default loops: not the build's tuned speed."
+    ]
 
 
 def write_summary(
@@ -151,9 +192,11 @@ def write_summary(
     csv_path: str | os.PathLike,
     meta_files: dict[str, str | os.PathLike] | None = None,
     quantize_files: dict[str, str | os.PathLike] | None = None,
+    speed_file: str | os.PathLike | None = None,
 ) -> list[dict]:
     """summarize, then write results/summary.md and results/summary.csv."""
-    rows = summarize(map_files, meta_files, quantize_files)
-    write_summary_md(rows, md_path)
+    rows = summarize(map_files, meta_files, quantize_files, speed_file)
+    settings = read_json(speed_file)["settings"] if speed_file is not None else None
+    write_summary_md(rows, md_path, settings)
     write_summary_csv(rows, csv_path)
     return rows

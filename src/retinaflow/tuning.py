@@ -1,7 +1,14 @@
-"""MetaSchedule tuning of a head build: its database folder is an artifact of its own.
+"""MetaSchedule tuning: one database folder per (model, precision), shared by every build of
+that precision (int8, int8-max, int8-kl and int8-percentile tune once).
 
 Tasks come from the same fused module compile.compile_head builds (compile.prepare_head), so
-the database's workloads are the ones compile looks up.
+the database's workloads are the ones compile looks up. Workloads are keyed by their anchor
+block (compile.MODULE_EQUALITY): the QDQ models of two calibration methods differ only in the
+scales and zero points that TVM folds into the TIR as literals (mostly in the epilogue after
+each convolution), so under structural equality an int8-kl build would find few of the
+int8-max database's convolutions; under anchor-block equality it finds all of them (demo
+head at 64x64, 1 trial a task: the kl build has 51 of 58 functions scheduled, the rest small
+pads and element-wise ops, and its maps equal its untuned build's).
 
 `import tvm.s_tir.tensor_intrin` costs 40-60 s of CPU on this 2-core machine, nearly all of it
 parsing the CUDA intrinsics. TVM does it in every TuneContext (once per process) and in every
@@ -19,7 +26,7 @@ import time
 import types
 from pathlib import Path
 
-from .compile import TUNING_META, prepare_head, resolve_target, target_json
+from .compile import MODULE_EQUALITY, TUNING_META, prepare_head, resolve_target, target_json
 from .io import atomic_path, write_json
 
 DATABASE_FILES = ("database_workload.json", "database_tuning_record.json")
@@ -67,46 +74,58 @@ def tune_head(
     trials_per_iter: int = 16,
     seed: int = 0,
     builder_timeout_s: float = 60.0,
+    trials_per_task: int | None = None,
 ) -> dict:
-    """Tune with `trials` candidates in all (0: an empty, valid database) into `work_dir`.
+    """Tune with `trials` candidates in all (0: an empty, valid database) into `work_dir`;
+    with `trials_per_task`, the budget is that many per extracted task instead
+    (config key compile.tuning.trials_per_task).
 
     The folder is written under a temporary name and renamed when complete. Returns the
     tuning meta, also written to `work_dir`/tuning.json.
     """
     from tvm.s_tir import meta_schedule as ms
 
-    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 0:
-        raise ValueError(
-            f"config key compile.tuning.trials must be an integer >= 0, got {trials!r}"
-        )
+    if trials_per_task is not None:
+        _check_count("compile.tuning.trials_per_task", trials_per_task)
+        trials = 0
+    else:
+        _check_count("compile.tuning.trials", trials)
     started = time.perf_counter()
     target = resolve_target(target)
     input_shape = [int(d) for d in input_shape]
     with atomic_path(work_dir) as tmp:
         tmp.mkdir()
         tasks_tuned = 0
-        if trials > 0:
+        if trials > 0 or trials_per_task:
             mod, _ = prepare_head(onnx_path, input_shape, precision, target, fp16_accumulate)
             _register_intrinsics(target)
-            extracted = ms.relax_integration.extract_tasks(mod, target)
+            extracted = ms.relax_integration.extract_tasks(
+                mod, target, module_equality=MODULE_EQUALITY
+            )
             contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
                 extracted, work_dir=str(tmp), seed=seed
             )
             tasks_tuned = len(contexts)
+            if trials_per_task:
+                trials = trials_per_task * tasks_tuned
             ms.tune_tasks(
                 tasks=contexts,
                 task_weights=weights,
                 work_dir=str(tmp),
                 max_trials_global=trials,
-                num_trials_per_iter=min(trials_per_iter, trials),
+                # per task: each task's first round stays within its share
+                num_trials_per_iter=min(trials_per_iter, trials_per_task or trials),
                 builder=ms.builder.LocalBuilder(
                     f_build=_build_candidate, timeout_sec=builder_timeout_s
                 ),
                 runner=ms.runner.LocalRunner(timeout_sec=builder_timeout_s),
-                database=ms.database.JSONDatabase(work_dir=str(tmp)),
+                database=ms.database.JSONDatabase(
+                    work_dir=str(tmp), module_equality=MODULE_EQUALITY
+                ),
+                module_equality=MODULE_EQUALITY,
             )
-        else:
-            ms.database.JSONDatabase(work_dir=str(tmp))  # creates the two empty tables
+        else:  # creates the two empty tables
+            ms.database.JSONDatabase(work_dir=str(tmp), module_equality=MODULE_EQUALITY)
         meta = {
             "source_onnx": str(onnx_path),
             "input_shape": input_shape,
@@ -114,13 +133,20 @@ def tune_head(
             "target": target_json(target),
             "fp16_accumulate": fp16_accumulate if precision == "fp16" else None,
             "trials": trials,
+            "trials_per_task": trials_per_task,
             "tasks": tasks_tuned,
+            "module_equality": MODULE_EQUALITY,
             "records": _count_lines(Path(tmp) / DATABASE_FILES[1]),
             "seed": seed,
             "tuning_seconds": round(time.perf_counter() - started, 2),
         }
         write_json(Path(tmp) / TUNING_META, meta)
     return meta
+
+
+def _check_count(key: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"config key {key} must be an integer >= 0, got {value!r}")
 
 
 def _count_lines(path: Path) -> int:

@@ -17,31 +17,40 @@ if _problems:
 
 DATASET = config["dataset"]["name"]
 MODEL = config["model"]["name"]
-# onnx: ONNX Runtime on the export (the fp32 reference); torch: PyTorch eager on the checkpoint;
-# the rest are TVM builds (int8: the method quantize.method names; int8-<method>: each one).
+# onnx: ONNX Runtime on the export (the fp32 reference); onnx-int8: ONNX Runtime on the QDQ
+# model of quantize.method (the int8 peer); torch: PyTorch eager on the checkpoint; the rest
+# are TVM builds (int8: the method quantize.method names; int8-<method>: each one).
 TVM_VARIANTS = ("fp32", "fp16", "int8", "int8-max", "int8-kl", "int8-percentile")
-ALL_VARIANTS = ("onnx", "torch", *TVM_VARIANTS)
+ALL_VARIANTS = ("onnx", "onnx-int8", "torch", *TVM_VARIANTS)
 VARIANTS = config["summary"]["variants"]
 INT8_METHODS = ("max", "kl", "percentile")
+PRECISIONS = ("fp32", "fp16", "int8")
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
+
+
+def alternation(names):
+    """A wildcard regex of names, longest first (onnx-int8 before onnx, int8-kl before int8)."""
+    return "|".join(sorted(names, key=len, reverse=True))
 
 
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_.-]+",
     model=r"[A-Za-z0-9_.-]+",
-    variant="|".join(ALL_VARIANTS),
-    build="|".join(TVM_VARIANTS),
-    method="|".join(INT8_METHODS),
-    scenario="|".join(SCENARIOS),
+    variant=alternation(ALL_VARIANTS),
+    build=alternation(TVM_VARIANTS),
+    precision=alternation(PRECISIONS),
+    method=alternation(INT8_METHODS),
+    scenario=alternation(SCENARIOS),
 
 
 # Peak memory per step in MB: the max_rss of the demo run's benchmark files and of a probe of
 # the MLPerf architecture at 800x800 (batch 8), with ~1.5x headroom. Cluster profiles use them.
 MEM_MB = {
     "demo": {"data": 500, "weights": 1000, "export": 1500, "simplify": 1500, "infer": 1500,
-             "score": 1000, "quantize": 3000, "compile": 3000},
+             "score": 1000, "quantize": 3000, "compile": 3000, "speed": 3000},
     "resnext50_32x4d_fpn": {"data": 4000, "weights": 3000, "export": 4000, "simplify": 3000,
-                            "infer": 6000, "score": 8000, "quantize": 16000, "compile": 12000},
+                            "infer": 6000, "score": 8000, "quantize": 16000, "compile": 12000,
+                            "speed": 16000},
 }  # fmt: skip
 
 
@@ -58,20 +67,26 @@ def dataset_files(wildcards=None):
 
 
 def runtime_input(wildcards):
-    """The artifact a variant runs: the checkpoint (torch), the ONNX export (onnx), or the
-    TVM build. Paths without a {model} wildcard (results/perf_*) mean the configured model.
+    """The artifact a variant runs: the checkpoint (torch), the ONNX export (onnx), the QDQ
+    model of quantize.method (onnx-int8), or the TVM build. Paths without a {model} wildcard
+    (results/perf_*) mean the configured model.
     """
-    model = getattr(wildcards, "model", MODEL)
-    if wildcards.variant == "torch":
+    return variant_artifact(wildcards.variant, getattr(wildcards, "model", MODEL))
+
+
+def variant_artifact(variant, model=MODEL):
+    if variant == "torch":
         return f"models/{model}/weights.pt"
-    if wildcards.variant == "onnx":
+    if variant == "onnx":
         return f"models/{model}/head.sim.onnx"
-    return f"builds/{model}/{wildcards.variant}/module.so"
+    if variant == "onnx-int8":
+        return f"models/{model}/head.int8-{config['quantize']['method']}.onnx"
+    return f"builds/{model}/{variant}/module.so"
 
 
 def int8_method(build):
-    """int8 -> the configured method; int8-kl -> kl; None for fp32/fp16."""
-    if build == "int8":
+    """int8 and onnx-int8 -> the configured method; int8-kl -> kl; None for fp32/fp16/onnx."""
+    if build in ("int8", "onnx-int8"):
         return config["quantize"]["method"]
     return build.split("-", 1)[1] if build.startswith("int8-") else None
 
@@ -86,6 +101,20 @@ def build_onnx(wildcards):
     if method is None:
         return f"models/{wildcards.model}/head.sim.onnx"
     return f"models/{wildcards.model}/head.int8-{method}.onnx"
+
+
+def tuning_onnx(wildcards):
+    """The model a precision's shared database is tuned on: the fp32 export, or for int8 the
+    QDQ model of quantize.method (the other methods' builds differ only in the scales and zero
+    points, which anchor-block workload keys ignore: see retinaflow/tuning.py)."""
+    if wildcards.precision == "int8":
+        return f"models/{wildcards.model}/head.int8-{config['quantize']['method']}.onnx"
+    return f"models/{wildcards.model}/head.sim.onnx"
+
+
+def tuning_dir(wildcards):
+    """The MetaSchedule database a build compiles with: one per (model, precision)."""
+    return f"builds/{wildcards.model}/tuning-{precision(wildcards.build)}"
 
 
 def infer_batch_size(wildcards):
@@ -120,12 +149,18 @@ def calibration_description():
 
 
 def quantize_records():
-    """{int8 variant: its quantize record} for the summary's calibration column."""
+    """{int8 variant: its quantize record} for the summary's calibration column (the TVM int8
+    builds and onnx-int8)."""
     return {
         v: f"models/{MODEL}/head.int8-{int8_method(v)}.json"
         for v in VARIANTS
-        if v in TVM_VARIANTS and precision(v) == "int8"
+        if int8_method(v) is not None
     }
+
+
+def tvm_builds():
+    """The TVM builds among the summary's variants."""
+    return [v for v in VARIANTS if v in TVM_VARIANTS]
 
 
 def model_params():

@@ -1,23 +1,24 @@
 rule tune_head:
+    # one MetaSchedule database per (model, precision), shared by all its builds
     input:
-        onnx=build_onnx,
+        onnx=tuning_onnx,
     output:
-        directory("builds/{model}/{build}/tuning"),
+        directory("builds/{model}/tuning-{precision}"),
     log:
-        "logs/tune/{model}-{build}.log",
+        "logs/tune/{model}-{precision}.log",
     benchmark:
-        "benchmarks/tune/{model}-{build}.tsv"
+        "benchmarks/tune/{model}-{precision}.tsv"
     conda:
         "../../envs/tvm.yaml"
     threads: 2
     resources:
         mem_mb=mem_mb("compile"),
     params:
-        precision=lambda wildcards: precision(wildcards.build),
+        precision=lambda wildcards: wildcards.precision,
         target=lookup(within=config, dpath="compile/target"),
         input_shape=build_input_shape(),
         fp16_accumulate=lookup(within=config, dpath="compile/fp16_accumulate"),
-        trials=lookup(within=config, dpath="compile/tuning/trials"),
+        trials_per_task=lookup(within=config, dpath="compile/tuning/trials_per_task"),
         trials_per_iter=lookup(within=config, dpath="compile/tuning/trials_per_iter"),
         seed=lookup(within=config, dpath="compile/tuning/seed"),
     script:
@@ -27,7 +28,7 @@ rule tune_head:
 rule compile_head:
     input:
         onnx=build_onnx,
-        tuning="builds/{model}/{build}/tuning",
+        tuning=tuning_dir,
     output:
         library="builds/{model}/{build}/module.so",
         meta="builds/{model}/{build}/meta.json",

@@ -2,11 +2,10 @@ rule summarize_variants:
     input:
         maps=expand("results/map_{variant}.json", variant=VARIANTS),
         metas=expand(
-            "builds/{model}/{build}/meta.json",
-            model=MODEL,
-            build=[v for v in VARIANTS if v in TVM_VARIANTS],
+            "builds/{model}/{build}/meta.json", model=MODEL, build=tvm_builds()
         ),
         quantize=sorted(set(quantize_records().values())),
+        speed="results/speed.json",
     output:
         markdown=report("results/summary.md", category="Accuracy"),
         table="results/summary.csv",

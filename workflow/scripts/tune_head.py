@@ -1,4 +1,5 @@
-"""Rule tune_head: the MetaSchedule database of one build (0 trials: an empty, valid one)."""
+"""Rule tune_head: the MetaSchedule database of one precision, shared by its builds (0 trials
+per task: an empty, valid one)."""
 
 from retinaflow.scripting import job_logging
 from retinaflow.tuning import tune_head
@@ -9,7 +10,7 @@ with job_logging(snakemake.log[0]) as log:
         snakemake.input.onnx,
         snakemake.output[0],
         target=p.target,
-        trials=p.trials,
+        trials_per_task=p.trials_per_task,
         input_shape=p.input_shape,
         precision=p.precision,
         fp16_accumulate=p.fp16_accumulate,

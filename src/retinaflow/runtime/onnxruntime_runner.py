@@ -15,9 +15,12 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 class OnnxRuntimeRunner:
     """`device` is where it must run: ONNX Runtime falls back to the CPU without a word when a
     provider cannot start, so the session's first provider is checked, and `self.device` is
-    the device that really runs."""
+    the device that really runs. `spinning=False` turns off the busy-waiting of idle threads
+    (for timing beside another runtime in one process)."""
 
-    def __init__(self, path: str | os.PathLike, threads: int = 1, device: str = "cpu"):
+    def __init__(
+        self, path: str | os.PathLike, threads: int = 1, device: str = "cpu", spinning: bool = True
+    ):
         import onnxruntime as ort
 
         if device not in PROVIDERS:
@@ -33,6 +36,8 @@ class OnnxRuntimeRunner:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        if not spinning:  # idle threads sleep: another runtime timed in the process keeps its cores
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = list(dict.fromkeys([PROVIDERS[device], PROVIDERS["cpu"]]))
         self.session = ort.InferenceSession(str(path), options, providers=providers)
         running = self.session.get_providers()[0]
