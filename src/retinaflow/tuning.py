@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .compile import TUNING_META, prepare_head, resolve_target, target_json
 from .io import atomic_path, write_json
+from .vnni import register_intrinsic, space_generator, target_has_vnni
 
 DATABASE_FILES = ("database_workload.json", "database_tuning_record.json")
 
@@ -48,9 +49,14 @@ def _register_intrinsics(target) -> None:
 
 
 def _build_candidate(mod, target, _params):
-    """LocalBuilder's f_build without the tensor-intrinsic import (fp32/fp16 on LLVM use none)."""
+    """LocalBuilder's f_build without the tensor-intrinsic import; on a VNNI CPU it registers
+    the one intrinsic the candidates may use (vnni.register_intrinsic: this runs in a worker
+    process, which has not seen the tuner's registration)."""
     from tvm.driver import build as tvm_build
     from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
+
+    if target_has_vnni(target):
+        register_intrinsic()
 
     mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
     return tvm_build(mod, target=target)
@@ -87,23 +93,8 @@ def tune_head(
         tasks_tuned = 0
         if trials > 0:
             mod, _ = prepare_head(onnx_path, input_shape, precision, target, fp16_accumulate)
-            _register_intrinsics(target)
-            extracted = ms.relax_integration.extract_tasks(mod, target)
-            contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
-                extracted, work_dir=str(tmp), seed=seed
-            )
-            tasks_tuned = len(contexts)
-            ms.tune_tasks(
-                tasks=contexts,
-                task_weights=weights,
-                work_dir=str(tmp),
-                max_trials_global=trials,
-                num_trials_per_iter=min(trials_per_iter, trials),
-                builder=ms.builder.LocalBuilder(
-                    f_build=_build_candidate, timeout_sec=builder_timeout_s
-                ),
-                runner=ms.runner.LocalRunner(timeout_sec=builder_timeout_s),
-                database=ms.database.JSONDatabase(work_dir=str(tmp)),
+            tasks_tuned = tune_module(
+                mod, target, tmp, trials, trials_per_iter, seed, builder_timeout_s
             )
         else:
             ms.database.JSONDatabase(work_dir=str(tmp))  # creates the two empty tables
@@ -121,6 +112,38 @@ def tune_head(
         }
         write_json(Path(tmp) / TUNING_META, meta)
     return meta
+
+
+def tune_module(
+    mod,
+    target,
+    work_dir: str | os.PathLike,
+    trials: int,
+    trials_per_iter: int = 16,
+    seed: int = 0,
+    builder_timeout_s: float = 60.0,
+) -> int:
+    """MetaSchedule over the tasks of a fused module (compile.lower_to_fused_tir) into
+    `work_dir`'s database; returns how many tasks there were. On a VNNI CPU the space includes
+    the VNNI tensorization (vnni.space_generator)."""
+    from tvm.s_tir import meta_schedule as ms
+
+    _register_intrinsics(target)
+    extracted = ms.relax_integration.extract_tasks(mod, target)
+    contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
+        extracted, work_dir=str(work_dir), space=space_generator(target), seed=seed
+    )
+    ms.tune_tasks(
+        tasks=contexts,
+        task_weights=weights,
+        work_dir=str(work_dir),
+        max_trials_global=trials,
+        num_trials_per_iter=min(trials_per_iter, trials),
+        builder=ms.builder.LocalBuilder(f_build=_build_candidate, timeout_sec=builder_timeout_s),
+        runner=ms.runner.LocalRunner(timeout_sec=builder_timeout_s),
+        database=ms.database.JSONDatabase(work_dir=str(work_dir)),
+    )
+    return len(contexts)
 
 
 def _count_lines(path: Path) -> int:
