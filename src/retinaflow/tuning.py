@@ -129,6 +129,7 @@ def tune_module(
     from tvm.s_tir import meta_schedule as ms
 
     _register_intrinsics(target)
+    _forget_unnamed_log_handlers()
     extracted = ms.relax_integration.extract_tasks(mod, target)
     contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
         extracted, work_dir=str(work_dir), space=space_generator(target), seed=seed
@@ -144,6 +145,17 @@ def tune_module(
         database=ms.database.JSONDatabase(work_dir=str(work_dir)),
     )
     return len(contexts)
+
+
+def _forget_unnamed_log_handlers() -> None:
+    """MetaSchedule's logger setup lists the names of its logger's handlers in a dictConfig;
+    a second tuning in one process (tests) found an unnamed one there and failed on
+    `None.format`. Unnamed handlers cannot be named in a dictConfig: drop them."""
+    import logging
+
+    logger = logging.getLogger("tvm.s_tir.meta_schedule")
+    for handler in [h for h in logger.handlers if h.get_name() is None]:
+        logger.removeHandler(handler)
 
 
 def _count_lines(path: Path) -> int:
