@@ -135,6 +135,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     # TVM's thread pool reads this once, at its first use; compile (FoldConstant) may be first.
     os.environ["TVM_NUM_THREADS"] = str(args.threads)
+    os.environ.setdefault("TVM_THREAD_POOL_SPIN_COUNT", "0")
     from retinaflow.benchmark import time_interleaved
     from retinaflow.export import compare_outputs
     from retinaflow.runtime.onnxruntime_runner import OnnxRuntimeRunner
@@ -146,10 +147,12 @@ def main(argv=None) -> int:
         print(f"would time: {vars(args)}")
         return 0
     head, onnx_path, qdq_path, builds, batch = prepare(args)
+    # idle threads sleep in both runtimes (here and TVM_THREAD_POOL_SPIN_COUNT=0 above): a
+    # spinning pool of one slows the other 2-3.6x when they share a process (tvm-notes)
     runners = {
         "pytorch eager fp32": TorchRunner(head, threads=args.threads),
-        "onnxruntime fp32": OnnxRuntimeRunner(onnx_path, threads=args.threads),
-        "onnxruntime int8 (QDQ)": OnnxRuntimeRunner(qdq_path, threads=args.threads),
+        "onnxruntime fp32": OnnxRuntimeRunner(onnx_path, threads=args.threads, spinning=False),
+        "onnxruntime int8 (QDQ)": OnnxRuntimeRunner(qdq_path, threads=args.threads, spinning=False),
     }
     runners.update({name: TvmRunner(so, threads=args.threads) for name, so in builds.items()})
 

@@ -295,9 +295,95 @@ def test_meta_reports_integer_convs(demo):
     assert meta["int8_execution"] == "integer"
     assert meta["integer_convs"] == qdq_convs > 0 and meta["float_convs"] == 0
     assert meta["conv_input_dtypes"] == ["uint8*int8"]
-    assert meta["intrinsic"] == "none" and not meta["not_rewritten"]
+    # untuned: no schedule tensorizes, so no 512-bit vpdpbusd (LLVM's own 128-bit ones aside)
+    assert meta["intrinsic"] == "none" and meta["vnni_tensorized_functions"] == 0
+    assert meta["vnni_layout_convs"] == (qdq_convs if cpu_has_vnni() else 0)
+    assert not meta["not_rewritten"]
     # what stays float: the preprocessing, the residual / FPN adds, the FPN resizes, the P6
     # ReLU, and the quantize / dequantize at the ends of the integer chains; no conv
     stays = meta["stays_float"]
     assert "nn.conv2d" not in stays and stays["add"] == 10 and stays["image.resize2d"] == 2
     assert stays["quantize"] < qdq_convs // 4  # chains: far fewer Q than convs
+
+
+# ---------------------------------------------------------------- the VNNI path
+
+
+def _tuned_conv(path: Path, x: np.ndarray, target_json: dict, work_dir: Path, trials: int):
+    """Import, rewrite (integer convs, and the VNNI layout where `target` has VNNI), tune with
+    `trials` candidates, compile with the database and run: (u8 output, meta-like dict)."""
+    import onnx as onnx_lib
+    import tvm
+    from tvm import relax
+    from tvm.relax.frontend.onnx import from_onnx
+
+    from retinaflow.compile import apply_precision, apply_tuning_database, lower_to_fused_tir
+    from retinaflow.tuning import tune_module
+    from retinaflow.vnni import uses_vnni
+
+    target = tvm.target.Target(target_json)
+    imported = from_onnx(onnx_lib.load(str(path)), keep_params_in_input=False)
+    report: dict = {}
+    mod, _ = apply_precision(imported, "int8", int8_report=report, target=target)
+    mod = lower_to_fused_tir(mod, target)
+    tune_module(mod, target, work_dir, trials, trials_per_iter=trials)
+    mod = apply_tuning_database(mod, target, work_dir)
+    with tvm.transform.PassContext(opt_level=3):
+        executable = tvm.compile(mod, target=target)
+    vm = relax.VirtualMachine(executable, tvm.cpu())
+    report["uses_vnni"] = uses_vnni(executable)
+    return vm["main"](tvm.runtime.tensor(x)).numpy(), report
+
+
+VNNI_CASES = {
+    # channels not multiples of 4 / 16 (padded), stride, asymmetric padding, dilation
+    "3x3-stem-3ch-stride2": (3, 32, 3, (2, 2), (1, 1, 1, 1), 1, (1, 1), True),
+    "3x3-54-out-uneven-pad": (16, 54, 3, (1, 1), (0, 1, 2, 1), 1, (1, 1), True),
+}
+
+
+@pytest.mark.parametrize("name", list(VNNI_CASES))
+def test_tuned_conv_is_bit_exact(name, tmp_path):
+    """The host target: on a VNNI CPU the conv moves to the packed layout and a 4-trial tuning
+    tensorizes it with vpdpbusd; elsewhere it stays the NCHW integer conv (no intrinsic). Both
+    must equal the numpy reference bit for bit."""
+    from retinaflow.compile import default_target
+
+    rng = np.random.default_rng(sum(map(ord, name)))
+    case = _conv_case(rng, *VNNI_CASES[name])
+    target = default_target()
+    got, report = _tuned_conv(
+        qdq_conv_model(case, tmp_path / "conv.onnx"), case["x"], target, tmp_path / "db", 4
+    )
+    np.testing.assert_array_equal(got, reference_output(case))
+    if cpu_has_vnni():
+        assert report["vnni_layout_convs"] == 1 and report["uses_vnni"], report
+    else:
+        assert report["vnni_layout_convs"] == 0 and not report["uses_vnni"], report
+
+
+def test_non_vnni_target_keeps_nchw_integer_convs(tmp_path):
+    """A target without VNNI (no mcpu: generic x86-64) keeps the NCHW integer conv, tuned
+    without the intrinsic, and stays exact; this runs on any x86 CPU."""
+    name = "3x3-stride1-pad1"
+    case = _conv_case(np.random.default_rng(7), *CONV_CASES[name])
+    got, report = _tuned_conv(
+        qdq_conv_model(case, tmp_path / "conv.onnx"),
+        case["x"],
+        {"kind": "llvm", "num-cores": 2},
+        tmp_path / "db",
+        4,
+    )
+    np.testing.assert_array_equal(got, reference_output(case))
+    assert report["vnni_layout_convs"] == 0 and not report["uses_vnni"]
+
+
+def test_vnni_detection_follows_the_target():
+    import tvm
+
+    from retinaflow.vnni import target_has_vnni
+
+    assert not target_has_vnni(tvm.target.Target({"kind": "llvm"}))
+    assert not target_has_vnni(tvm.target.Target({"kind": "llvm", "mcpu": "skylake"}))
+    assert target_has_vnni(tvm.target.Target({"kind": "llvm", "mcpu": "cascadelake"}))
+    assert target_has_vnni(tvm.target.Target({"kind": "llvm", "mcpu": "znver4"}))

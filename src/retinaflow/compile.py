@@ -15,6 +15,14 @@ from pathlib import Path
 
 from .io import atomic_path, read_json, write_json
 from .model.head import INPUT_NAME
+from .vnni import (
+    PACK_PASS_NAME,
+    pack_integer_convs,
+    register_intrinsic,
+    target_has_vnni,
+    tensorized_functions,
+    uses_vnni,
+)
 
 PRECISIONS = ("fp32", "fp16", "int8")
 FP16_ACCUMULATE = ("float32", "float16")
@@ -24,14 +32,19 @@ INT8_SIMULATED = (
     "convolution); int8 rounding is modelled, int8 arithmetic is not used"
 )
 INT8_INTEGER = "integer"
-# the VNNI tensorization is the next step: until then the integer convs use LLVM's own code
-INT8_INTRINSIC = "none"
 TUNING_META = "tuning.json"
 # How tuning and compile key a workload in the MetaSchedule database: by its anchor block (the
 # convolution), not the whole fused function, whose epilogue holds the QDQ model's scales and
 # zero points as literals. One database then serves the int8 builds of every calibration
-# method (see tuning.py).
-MODULE_EQUALITY = "anchor-block"
+# method (see tuning.py). Not on a VNNI target: replaying a tensorized (VNNI) trace through
+# the anchor block fails in TVM 0.27 (trace.cc: "old_outputs.size() == new_outputs.size()"),
+# so there workloads are keyed structurally and other methods' builds find fewer of them.
+ANCHOR_BLOCK, STRUCTURAL = "anchor-block", "structural"
+
+
+def module_equality(target) -> str:
+    """The database keying for `target` (a tvm Target): see ANCHOR_BLOCK above."""
+    return STRUCTURAL if target_has_vnni(target) else ANCHOR_BLOCK
 
 
 def default_target() -> dict:
@@ -84,11 +97,17 @@ def import_head(onnx_path: str | os.PathLike, input_shape: list[int]):
 
 
 def apply_precision(
-    mod, precision: str, fp16_accumulate: str = "float32", int8_report: dict | None = None
+    mod,
+    precision: str,
+    fp16_accumulate: str = "float32",
+    int8_report: dict | None = None,
+    target=None,
 ):
     """fp16: ToMixedPrecision casts convolutions to float16 (accumulating in `fp16_accumulate`)
     and FoldConstant stores the cast weights. int8: the QDQ convolutions become integer ones
-    (integer_convs; what it did goes into `int8_report` when given). fp32 passes through."""
+    (integer_convs; what it did goes into `int8_report` when given), and where `target`'s CPU
+    has VNNI they move to the packed layout its intrinsic needs (vnni.pack_integer_convs).
+    fp32 passes through."""
     from tvm import relax
 
     from .integer_convs import PASS_NAME, rewrite_integer_convs
@@ -99,9 +118,15 @@ def apply_precision(
         )
     if precision == "int8":
         mod, report = rewrite_integer_convs(mod)
+        passes = [PASS_NAME, "DeadCodeElimination"]
+        packed = 0
+        if target is not None and target_has_vnni(target):
+            mod, packed = pack_integer_convs(mod)
+            passes.append(PACK_PASS_NAME)
         if int8_report is not None:
             int8_report.update(report.as_meta())
-        return mod, [PASS_NAME, "DeadCodeElimination"]
+            int8_report["vnni_layout_convs"] = packed
+        return mod, passes
     if precision != "fp16":
         return mod, []
     if fp16_accumulate not in FP16_ACCUMULATE:
@@ -149,7 +174,7 @@ def prepare_head(
 
 def lower_head(imported, precision: str, target, fp16_accumulate: str = "float32"):
     """precision -> fused TIR of an imported head; returns (module, names of the passes)."""
-    mod, precision_passes = apply_precision(imported, precision, fp16_accumulate)
+    mod, precision_passes = apply_precision(imported, precision, fp16_accumulate, target=target)
     return lower_to_fused_tir(mod, target), [*precision_passes, *FUSION_PASSES]
 
 
@@ -206,6 +231,22 @@ def _check_tuning_fits(tuning_dir, tuning: dict, build: dict) -> None:
             )
 
 
+def apply_tuning_database(mod, target, tuning_dir: str | os.PathLike):
+    """Schedule the fused module's functions that the MetaSchedule database in `tuning_dir`
+    holds (the rest keep their default loop nests)."""
+    import tvm
+    from tvm import relax
+    from tvm.s_tir import meta_schedule as ms
+
+    if target_has_vnni(target):  # the database's traces may tensorize with it
+        register_intrinsic()
+    database = ms.database.JSONDatabase(
+        work_dir=str(tuning_dir), allow_missing=False, module_equality=module_equality(target)
+    )
+    with target, database, tvm.transform.PassContext(opt_level=3):
+        return relax.transform.MetaScheduleApplyDatabase()(mod)
+
+
 def compile_head(
     onnx_path: str | os.PathLike,
     out_so: str | os.PathLike,
@@ -222,8 +263,6 @@ def compile_head(
     schedules the functions it holds; the rest keep TVM's default (untuned) schedules.
     """
     import tvm
-    from tvm import relax
-    from tvm.s_tir import meta_schedule as ms
 
     started = time.perf_counter()
     target = resolve_target(target)
@@ -237,22 +276,24 @@ def compile_head(
     tuning = None
     if tuning_dir is not None:
         tuning = read_tuning_meta(tuning_dir)
-        build["module_equality"] = MODULE_EQUALITY
+        build["module_equality"] = module_equality(target)
         _check_tuning_fits(tuning_dir, tuning, build)
     imported = import_head(onnx_path, input_shape)
     int8_report: dict = {}
-    mod, precision_passes = apply_precision(imported, precision, fp16_accumulate, int8_report)
-    conv_dtypes = sorted(set(conv_input_dtypes(mod if precision == "int8" else imported)))
+    mod, precision_passes = apply_precision(
+        imported, precision, fp16_accumulate, int8_report, target=target
+    )
+    conv_dtypes = set(conv_input_dtypes(mod if precision == "int8" else imported))
+    if int8_report.get("vnni_layout_convs"):  # call_tir to the packed kernel, u8 x s8 too
+        conv_dtypes.add("uint8*int8")
+    conv_dtypes = sorted(conv_dtypes)
     mod = lower_to_fused_tir(mod, target)
     passes = [*precision_passes, *FUSION_PASSES]
     if tuning_dir is not None:
-        database = ms.database.JSONDatabase(
-            work_dir=str(tuning_dir), allow_missing=False, module_equality=MODULE_EQUALITY
-        )
-        with target, database, tvm.transform.PassContext(opt_level=3):
-            mod = relax.transform.MetaScheduleApplyDatabase()(mod)
+        mod = apply_tuning_database(mod, target, tuning_dir)
         passes.append("MetaScheduleApplyDatabase")
     tuned_functions = count_scheduled_functions(mod)
+    vnni_functions = tensorized_functions(mod)
     with tvm.transform.PassContext(opt_level=3):
         executable = tvm.compile(mod, target=target)
     passes.append("relax default CPU pipeline (tvm.compile)")
@@ -277,6 +318,8 @@ def compile_head(
         integer = int8_report.get("integer_convs", 0) > 0
         meta["int8_execution"] = INT8_INTEGER if integer else INT8_SIMULATED
         meta.update(int8_report)
-        meta["intrinsic"] = INT8_INTRINSIC if integer else None
+        # "vnni" only when the machine code really has vpdpbusd (a tensorized schedule)
+        meta["intrinsic"] = ("vnni" if uses_vnni(executable) else "none") if integer else None
+        meta["vnni_tensorized_functions"] = vnni_functions
     write_json(meta_json, meta)
     return meta
