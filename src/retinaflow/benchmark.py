@@ -15,14 +15,11 @@ import numpy as np
 
 
 def time_interleaved(runners: dict[str, Callable], batch, repeats: int) -> dict[str, list[float]]:
-    """`repeats` rounds that call every runner once in turn (warm them up before)."""
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(repeats):
-        for name, run in runners.items():
-            started = time.perf_counter()
-            run(batch)
-            times[name].append(time.perf_counter() - started)
-    return times
+    """`repeats` rounds that call every runner once in turn (warm them up before): the
+    rule measure_speed's timing (speed.time_rounds) on one batch, without its warm-up."""
+    from .speed import time_rounds
+
+    return time_rounds(runners, [batch], repeats, warmup=0)
 
 
 def median_table(
