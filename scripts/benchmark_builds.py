@@ -166,14 +166,19 @@ def main(argv=None) -> int:
     times = time_interleaved(runners, batch, args.repeats)
 
     base = statistics.median(times["onnxruntime fp32"])
-    print(f"\n{'build':<26} {'median s':>9} {'min s':>8} {'/ ORT fp32':>11} {'cos min':>9}")
+    qdq = statistics.median(times["onnxruntime int8 (QDQ)"])
+    header = f"{'build':<30} {'median ms':>10} {'min ms':>9} {'/ ORT fp32':>11} {'/ ORT QDQ':>10}"
+    print(f"\n{header} {'cos min':>9}")
     for name, values in times.items():
         median = statistics.median(values)
         print(
-            f"{name:<26} {median:9.3f} {min(values):8.3f} "
-            f"{median / base:10.2f}x {cosine[name]:9.5f}"
+            f"{name:<30} {1e3 * median:10.2f} {1e3 * min(values):9.2f} "
+            f"{median / base:10.2f}x {median / qdq:9.2f}x {cosine[name]:9.5f}"
         )
-    print("\n'/ ORT fp32': median latency over ONNX Runtime fp32's (below 1 is faster).")
+    print(
+        "\n'/ ORT fp32', '/ ORT QDQ': median latency over ONNX Runtime's fp32 / int8 (QDQ) one"
+        " (below 1 is faster)."
+    )
     print("'cos min': lowest cosine of the 10 head maps against ONNX Runtime fp32.")
     return 0
 

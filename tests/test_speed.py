@@ -132,6 +132,9 @@ def test_tuned_label_names_trials_and_functions(tmp_path):
     assert tuning_state(meta)["label"] == "tuned (64 trials, 30/48 functions)"
     # trials spent but nothing applied (e.g. a database of other workloads): still untuned
     assert tuning_label(64, 0, 48) == "untuned"
+    # schedules from a database the package ships (shipped_tuning) say so
+    label = tuning_label(448, 26, 100, "demo-int8-320-avx2")
+    assert label == "tuned (448 trials, shipped demo-int8-320-avx2, 26/100 functions)"
 
 
 def test_build_without_meta_is_refused(heads):

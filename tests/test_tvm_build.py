@@ -218,3 +218,33 @@ def test_int8_methods_share_their_convolution_workloads(inputs):
     assert hits < convs  # the literals differ
     hits, convs = found(ANCHOR_BLOCK, inputs["root"] / "db-anchor")
     assert convs > 10 and hits == convs
+
+
+def test_int8_methods_share_their_packed_convolutions_on_a_vnni_target(inputs):
+    """On a VNNI target workloads are keyed structurally (compile.module_equality), and still
+    every calibration finds every convolution: a packed conv's function holds no literal
+    scale or zero point (they are per-channel tensor arguments)."""
+    from tvm.s_tir import meta_schedule as ms
+
+    from retinaflow.compile import STRUCTURAL, module_equality, prepare_head
+
+    kl = inputs["root"] / "head.int8-kl.onnx"
+    if not kl.exists():
+        quantize_head(inputs["onnx"], kl, inputs["images"], SIZE, method="kl")
+    target = resolve_target({"kind": "llvm", "mcpu": "cascadelake", "num-cores": 2})
+    assert module_equality(target) == STRUCTURAL
+    tasks = {
+        m: ms.relax_integration.extract_tasks(
+            prepare_head(p, SHAPE, "int8", target)[0], target, module_equality=STRUCTURAL
+        )
+        for m, p in (("max", inputs["qdq"]), ("kl", kl))
+    }
+    (inputs["root"] / "db-vnni").mkdir()
+    database = ms.database.JSONDatabase(
+        work_dir=str(inputs["root"] / "db-vnni"), module_equality=STRUCTURAL
+    )
+    for task in tasks["max"]:
+        database.commit_workload(task.dispatched[0])
+    convs = [t for t in tasks["kl"] if "conv2d_vnni" in t.task_name]
+    assert len(convs) > 10
+    assert all(database.has_workload(t.dispatched[0]) for t in convs)

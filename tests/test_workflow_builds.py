@@ -7,6 +7,9 @@ import json
 import pytest
 import yaml
 
+from retinaflow.compile import resolve_target
+from retinaflow.shipped_tuning import target_isa
+
 from .workflow import ROOT, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.slow
@@ -16,6 +19,10 @@ SMALL = {
     "speed": {"rounds": 3, "warmup": 1, "images": 2},
 }
 TVM_BUILDS = ("fp32", "fp16", "int8")
+# The demo's int8 database is shipped for x86 CPUs with AVX2 or AVX-512 VNNI (any CI machine)
+HOST_ISA = target_isa(resolve_target(None))
+SHIPPED = HOST_ISA is not None
+TUNING_LABEL = {"fp32": "untuned", "fp16": "untuned", "onnx": "", "onnx-int8": "", "torch": ""}
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +66,16 @@ def test_summary_compares_every_variant(builds_run):
     assert all(rows[v]["calibration"] == "" for v in ("fp32", "onnx", "torch", "fp16"))
     text = (workdir / "results/summary.md").read_text()
     assert "| int8 *" in text and "99%" in text  # int8 rows are marked: how int8 runs
-    # the speed column: every variant timed; the demo's builds are untuned (trials_per_task 0)
+    # the speed column: every variant timed; fp32 and fp16 untuned (trials_per_task 0), int8
+    # tuned by the package's database for this CPU's class
     speed = json.loads((workdir / "results/speed.json").read_text())
     for variant, row in rows.items():
         median_ms = 1e3 * speed["variants"][variant]["median_s"]
         assert float(row["speed_ms"]) == pytest.approx(median_ms, abs=5e-7), variant
-        assert row["tuning"] == ("untuned" if variant in TVM_BUILDS else ""), variant
-    assert text.count("**untuned**") == 1 + len(TVM_BUILDS)  # the note and each build
+        assert row["tuning"] == TUNING_LABEL.get(variant, row["tuning"]), variant
+    assert rows["int8"]["tuning"].startswith("tuned (" if SHIPPED else "untuned")
+    untuned = sum(row["tuning"] == "untuned" for row in rows.values())
+    assert text.count("**untuned**") == 1 + untuned  # the note and each untuned build
 
 
 def test_builds_record_meta_and_fidelity(builds_run):
@@ -104,7 +114,7 @@ def test_speed_record_times_every_variant(builds_run):
     assert speed["variants"]["onnx-int8"]["artifact"] == "models/demo/head.int8-max.onnx"
     for build in TVM_BUILDS:
         tuning = speed["variants"][build]["tuning"]
-        assert tuning["tuned"] is False and tuning["label"] == "untuned", build
+        assert tuning["tuned"] is (build == "int8" and SHIPPED), build
     assert set(speed["machine"]["flags"]) >= {"avx2", "avx512f", "avx512_vnni"}
 
 
@@ -119,6 +129,14 @@ def test_builds_of_a_precision_share_one_tuning_database(builds_run):
     assert tuning["source_onnx"] == "models/demo/head.int8-max.onnx"  # quantize.method's model
     meta = json.loads((workdir / "builds/demo/int8/meta.json").read_text())
     assert meta["tuning_database"] == "builds/demo/tuning-int8"
+    # trials_per_task 0: the int8 database is the one shipped for this CPU's class
+    shipped = tuning["shipped_database"]
+    if SHIPPED:
+        assert shipped["name"] == f"demo-int8-320-{HOST_ISA}" and tuning["trials_here"] == 0
+        assert shipped["convolution_tasks_held"] == shipped["convolution_tasks"]
+        assert meta["tuning_trials"] == shipped["trials"] > 0
+    else:
+        assert shipped is None
 
 
 def test_another_int8_method_reuses_the_int8_database(builds_run, tmp_path):

@@ -13,6 +13,8 @@ import os
 import time
 from pathlib import Path
 
+from .cpu_schedule import SCHEDULED_ATTR as DEFAULT_SCHEDULE_ATTR
+from .cpu_schedule import schedule_elementwise
 from .io import atomic_path, read_json, write_json
 from .model.head import INPUT_NAME
 from .vnni import (
@@ -34,11 +36,15 @@ INT8_SIMULATED = (
 INT8_INTEGER = "integer"
 TUNING_META = "tuning.json"
 # How tuning and compile key a workload in the MetaSchedule database: by its anchor block (the
-# convolution), not the whole fused function, whose epilogue holds the QDQ model's scales and
-# zero points as literals. One database then serves the int8 builds of every calibration
-# method (see tuning.py). Not on a VNNI target: replaying a tensorized (VNNI) trace through
-# the anchor block fails in TVM 0.27 (trace.cc: "old_outputs.size() == new_outputs.size()"),
-# so there workloads are keyed structurally and other methods' builds find fewer of them.
+# convolution), not the whole fused function, whose epilogue may hold the QDQ model's scales
+# and zero points as literals (on the NCHW path FuseOps pulls the next residual add's
+# dequantize / quantize into the conv's function). One database then serves the int8 builds
+# of every calibration method (see tuning.py). Not on a VNNI target: replaying a tensorized
+# (VNNI) trace through the anchor block fails in TVM 0.27 (trace.cc: "old_outputs.size() ==
+# new_outputs.size()"), so there workloads are keyed structurally. That costs nothing there:
+# a packed conv's function is conv + requantize only, whose per-channel constants (bias,
+# multiplier, output zero point) are tensor arguments, not literals, so every calibration
+# (and the shipped databases, see shipped_tuning) finds all of its convolutions.
 ANCHOR_BLOCK, STRUCTURAL = "anchor-block", "structural"
 
 
@@ -208,6 +214,7 @@ def count_scheduled_functions(mod) -> int:
         if isinstance(func, tvm.tirx.PrimFunc)
         and func.attrs is not None
         and bool(func.attrs.get("tirx.is_scheduled", False))
+        and not bool(func.attrs.get(DEFAULT_SCHEDULE_ATTR, False))
     )
 
 
@@ -293,6 +300,8 @@ def compile_head(
         mod = apply_tuning_database(mod, target, tuning_dir)
         passes.append("MetaScheduleApplyDatabase")
     tuned_functions = count_scheduled_functions(mod)
+    mod, default_scheduled = schedule_elementwise(mod, target)
+    passes.append("schedule_elementwise (parallel, vectorized element-wise functions)")
     vnni_functions = tensorized_functions(mod)
     with tvm.transform.PassContext(opt_level=3):
         executable = tvm.compile(mod, target=target)
@@ -309,7 +318,10 @@ def compile_head(
         "tuning_database": str(tuning_dir) if tuning_dir is not None else None,
         "tuning_trials": tuning["trials"] if tuning else 0,
         "tuning_source_onnx": tuning["source_onnx"] if tuning else None,
+        # the shipped database the schedules came from (shipped_tuning), if any
+        "tuning_shipped_database": ((tuning or {}).get("shipped_database") or {}).get("name"),
         "tuned_functions": tuned_functions,
+        "default_scheduled_functions": default_scheduled,
         "tir_functions": sum(isinstance(f, tvm.tirx.PrimFunc) for f in mod.functions.values()),
         "compile_seconds": round(time.perf_counter() - started, 2),
         "library_bytes": Path(out_so).stat().st_size,

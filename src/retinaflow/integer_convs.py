@@ -188,7 +188,12 @@ class _Rewriter:
             relax.op.astype(acc, "float32"), relax.const(multiplier.reshape(shape), "float32")
         )
         low, high = INTEGER_DTYPES[y_dtype]
-        shifted = relax.op.add(relax.op.round(scaled), relax.const(float(zp_y), "float32"))
+        # zp_y as a per-channel tensor, not a scalar: TVM inlines a scalar constant into the
+        # TIR as a literal, and then the fused conv's workload (its MetaSchedule database key)
+        # would depend on the calibration; as a tensor it is an argument, and every calibration
+        # method (and a model trained on another CPU) shares the tuned conv
+        zp = np.full(shape, zp_y, np.float32)
+        shifted = relax.op.add(relax.op.round(scaled), relax.const(zp, "float32"))
         clipped = relax.op.clip(shifted, float(low), float(high))
         self.report.convs_integer += 1
         return relax.op.astype(clipped, y_dtype)

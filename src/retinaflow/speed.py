@@ -56,19 +56,22 @@ def tuning_state(meta_path: str | os.PathLike) -> dict:
     trials = int(meta.get("tuning_trials") or 0)
     tuned_functions = int(meta.get("tuned_functions") or 0)
     total = int(meta.get("tir_functions") or 0)
+    shipped = meta.get("tuning_shipped_database")
     return {
         "tuned": trials > 0 and tuned_functions > 0,
         "trials": trials,
         "tuned_functions": tuned_functions,
         "tir_functions": total,
-        "label": tuning_label(trials, tuned_functions, total),
+        "shipped_database": shipped,
+        "label": tuning_label(trials, tuned_functions, total, shipped),
     }
 
 
-def tuning_label(trials: int, tuned_functions: int, total: int) -> str:
+def tuning_label(trials: int, tuned_functions: int, total: int, shipped: str | None = None) -> str:
     if trials <= 0 or tuned_functions <= 0:
         return "untuned"
-    return f"tuned ({trials} trials, {tuned_functions}/{total} functions)"
+    source = f", shipped {shipped}" if shipped else ""
+    return f"tuned ({trials} trials{source}, {tuned_functions}/{total} functions)"
 
 
 def time_rounds(

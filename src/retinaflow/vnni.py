@@ -303,7 +303,7 @@ class _Packer:
         scaled = relax.op.multiply(
             relax.op.astype(acc, "float32"), per_channel(matches[p["m"]], "float32")
         )
-        shifted = relax.op.add(relax.op.round(scaled), matches[p["zp"]])
+        shifted = relax.op.add(relax.op.round(scaled), per_channel(matches[p["zp"]], "float32"))
         clipped = relax.op.clip(shifted, *clip.args[1:])
         y = relax.op.astype(clipped, str(orig.ty.dtype))
         y = relax.op.reshape(y, [n, out_h, out_w, out_p])

@@ -19,6 +19,9 @@ rule tune_head:
         input_shape=build_input_shape(),
         fp16_accumulate=lookup(within=config, dpath="compile/fp16_accumulate"),
         trials_per_task=lookup(within=config, dpath="compile/tuning/trials_per_task"),
+        tasks=lookup(within=config, dpath="compile/tuning/tasks"),
+        shipped=lookup(within=config, dpath="compile/tuning/shipped"),
+        model=lambda wildcards: wildcards.model,
         trials_per_iter=lookup(within=config, dpath="compile/tuning/trials_per_iter"),
         seed=lookup(within=config, dpath="compile/tuning/seed"),
     script:

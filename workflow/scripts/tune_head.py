@@ -1,5 +1,6 @@
 """Rule tune_head: the MetaSchedule database of one precision, shared by its builds (0 trials
-per task: an empty, valid one)."""
+per task: the shipped database for the target's ISA class where one exists, else an empty,
+valid one)."""
 
 from retinaflow.scripting import job_logging
 from retinaflow.tuning import tune_head
@@ -16,5 +17,8 @@ with job_logging(snakemake.log[0]) as log:
         fp16_accumulate=p.fp16_accumulate,
         trials_per_iter=p.trials_per_iter,
         seed=p.seed,
+        tasks=p.tasks,
+        model=p.model,
+        use_shipped=p.shipped,
     )
     log.info("tuning: %s", meta)
