@@ -2,14 +2,12 @@
 that precision (int8, int8-max, int8-kl and int8-percentile tune once).
 
 Tasks come from the same fused module compile.compile_head builds (compile.prepare_head), so
-the database's workloads are the ones compile looks up. Workloads are keyed by their anchor
-block (compile.module_equality; structurally on a VNNI target, see there): the QDQ models of
-two calibration methods differ only in the scales and zero points that TVM folds into the TIR
-as literals (mostly in the epilogue after each convolution), so under structural equality an
-int8-kl build would find few of the int8-max database's convolutions; under anchor-block
-equality it finds all of them (demo head at 64x64, 1 trial a task: the kl build has 51 of 58
-functions scheduled, the rest small pads and element-wise ops, and its maps equal its untuned
-build's).
+the database's workloads are the ones compile looks up. Only the functions that hold a
+convolution are tuned by default (the FLOPs); the element-wise rest gets
+cpu_schedule's default at compile. Workloads are keyed by their anchor block on a target
+without VNNI and structurally on a VNNI one (compile.module_equality says why); either way
+the builds of every calibration method find every convolution of the database. A database
+shipped with the package (shipped_tuning) can be the start.
 
 `import tvm.s_tir.tensor_intrin` costs 40-60 s of CPU on this 2-core machine, nearly all of it
 parsing the CUDA intrinsics. TVM does it in every TuneContext (once per process) and in every
