@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import random
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +26,15 @@ TRAIN_BOX_HEADER = (
 )
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    """Quiet about clients that hang up: tests of timeouts make them do so on purpose."""
+
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class FileServer:
     """Serves `files` (path -> bytes) on a free loopback port; use as a context manager."""
 
@@ -37,7 +47,7 @@ class FileServer:
         self.delay_s = delay_s
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd = _HTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 

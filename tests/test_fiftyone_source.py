@@ -6,10 +6,20 @@ tests fail on the import, they are never skipped."""
 import json
 import os
 import socket
+from dataclasses import replace
+from urllib.parse import urlparse
 
 import pytest
 
-from retinaflow.data.openimages import fetch_calibration_direct, fetch_direct, mlperf_classes
+from retinaflow.data.download import DownloadError
+from retinaflow.data.openimages.direct_source import fetch_direct
+from retinaflow.data.openimages.settings import (
+    DownloadSettings,
+    OpenImagesSettings,
+    SourceUrls,
+)
+from retinaflow.data.openimages.splits import split_named
+from retinaflow.data.openimages.tables import mlperf_classes
 
 from .http_server import FakeOpenImages, FileServer
 
@@ -55,6 +65,11 @@ def loopback_only(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", guarded)
 
 
+def source_urls(served: dict) -> SourceUrls:
+    """The URLs FakeOpenImages.serve published, as the settings take them."""
+    return SourceUrls(served["boxes_url"], served["class_map_url"], served["images_url"])
+
+
 def write_zoo_split(fake: FakeOpenImages, split_dir, with_labels: bool = True) -> None:
     """The files fiftyone's zoo leaves in a split folder after downloading open-images-v6."""
     (split_dir / "data").mkdir(parents=True)
@@ -76,11 +91,16 @@ def write_zoo_split(fake: FakeOpenImages, split_dir, with_labels: bool = True) -
 
 
 def test_zoo_shaped_dataset_matches_direct_path_byte_for_byte(fo, loopback_only, tmp_path):
-    from retinaflow.data.fiftyone_source import build_from_dataset
+    from retinaflow.data.openimages.fiftyone_dataset import build_from_dataset
 
     fake = FakeOpenImages(CLASSES, n_images=40, seed=11)
     with FileServer() as server:
-        direct = fetch_direct(tmp_path / "direct", workers=4, **fake.serve(server))
+        settings = OpenImagesSettings(
+            cache_root=tmp_path / "direct",
+            urls=source_urls(fake.serve(server)),
+            download=DownloadSettings(workers=4),
+        )
+        direct = fetch_direct("validation", settings)
 
     write_zoo_split(fake, tmp_path / "zoo" / "validation")
     dataset = fo.Dataset.from_dir(
@@ -101,41 +121,64 @@ def test_zoo_shaped_dataset_matches_direct_path_byte_for_byte(fo, loopback_only,
     assert images == [f"{i}.jpg" for i in fake.mlperf_ids()]
 
 
-def test_fetch_fiftyone_subset_through_load_zoo_dataset(fo, loopback_only, tmp_path):
-    from retinaflow.data.fiftyone_source import fetch_fiftyone, zoo_split_dir
+@pytest.mark.parametrize("split", ["validation", "calibration"])
+def test_one_fetcher_per_source_fetches_either_split(fo, loopback_only, tmp_path, split):
+    """The same settings to each source's one fetcher, for either split: the zoo gives the json
+    the direct source gives. Validation: a max_images subset, whose CSVs the fiftyone fetcher
+    downloads itself into the zoo's places; calibration: a listed set, the zoo's own files."""
+    from retinaflow.data.openimages.fiftyone_source import fetch_fiftyone, zoo_split_dir
 
-    fake = FakeOpenImages(CLASSES, n_images=40, seed=12)
-    with FileServer() as server:
-        urls = fake.serve(server)
-        direct = fetch_direct(tmp_path / "direct", max_images=9, seed=3, workers=4, **urls)
-        zoo = tmp_path / "zoo"  # what the zoo downloaded, less the CSVs fetched for the subset
-        write_zoo_split(fake, zoo_split_dir(zoo, "validation"), with_labels=False)
-        out = fetch_fiftyone(
-            tmp_path / "fo",
-            zoo_dir=zoo,
-            max_images=9,
-            seed=3,
-            boxes_url=urls["boxes_url"],
-            class_map_url=urls["class_map_url"],
-        )
-    assert out.read_bytes() == direct.read_bytes()
-    assert len(json.loads(out.read_text())["images"]) == 9
-    placed = tmp_path / "fo" / "validation" / "data"
-    assert len(list(placed.iterdir())) == 9  # the subset only, linked into the MLPerf layout
-
-
-def test_calibration_through_the_zoo_matches_direct(fo, loopback_only, tmp_path):
-    from retinaflow.data.fiftyone_source import fetch_calibration_fiftyone, zoo_split_dir
-
-    fake = FakeOpenImages(CLASSES, n_images=24, seed=13, train=True)
-    listed = fake.image_ids[::2]
-    with FileServer() as server:
-        urls = fake.serve(server, split="train")
-        direct = fetch_calibration_direct(tmp_path / "direct", image_ids=listed, **urls)
+    calibration = split == "calibration"
+    layout = split_named(split)
+    n_images, seed = (24, 13) if calibration else (40, 12)
+    fake = FakeOpenImages(CLASSES, n_images=n_images, seed=seed, train=calibration)
+    listed = fake.image_ids[::2] if calibration else None
     zoo = tmp_path / "zoo"
-    write_zoo_split(fake, zoo_split_dir(zoo, "train"))
-    out = fetch_calibration_fiftyone(tmp_path / "fo", image_ids=listed, zoo_dir=zoo)
-    assert out.name == "openimages-calibration-mlperf.json"
+    with FileServer() as server:
+        settings = OpenImagesSettings(
+            zoo_dir=zoo,
+            urls=source_urls(fake.serve(server, split=layout.openimages_split)),
+            download=DownloadSettings(workers=4),
+            max_images=None if calibration else 9,
+            seed=3,
+        )
+        direct = fetch_direct(
+            split, replace(settings, cache_root=tmp_path / "direct"), image_ids=listed
+        )
+        # what the zoo downloaded; for a subset, less the CSVs the fetcher gets itself
+        write_zoo_split(fake, zoo_split_dir(zoo, layout.openimages_split), with_labels=calibration)
+        out = fetch_fiftyone(split, replace(settings, cache_root=tmp_path / "fo"), image_ids=listed)
+    assert out == layout.annotations_path(tmp_path / "fo")
     assert out.read_bytes() == direct.read_bytes()
-    placed = sorted(p.stem for p in (tmp_path / "fo" / "calibration" / "data").iterdir())
-    assert placed == sorted(listed)
+    placed = sorted(p.stem for p in layout.image_dir(tmp_path / "fo").iterdir())
+    if calibration:
+        assert out.name == "openimages-calibration-mlperf.json"
+        assert placed == sorted(listed)
+    else:
+        assert len(json.loads(out.read_text())["images"]) == 9
+        assert len(placed) == 9  # the subset only, linked into the MLPerf layout
+
+
+def test_direct_and_fiftyone_honour_the_same_download_settings(loopback_only, tmp_path, caplog):
+    """One settings object to both fetchers, on a server slower than its timeout: each tries
+    the box CSV retries + 1 times, each attempt cut at the timeout. The fiftyone fetcher says
+    which settings its zoo cannot take (the zoo is not reached here: the CSVs fail first)."""
+    from retinaflow.data.openimages.fiftyone_source import fetch_fiftyone
+
+    fake = FakeOpenImages(CLASSES, n_images=6, seed=15)
+    download = DownloadSettings(workers=3, retries=1, timeout=0.2)
+    with FileServer(delay_s=1.0) as server:
+        served = fake.serve(server)
+        boxes = urlparse(served["boxes_url"]).path
+        settings = OpenImagesSettings(
+            zoo_dir=tmp_path / "zoo", urls=source_urls(served), download=download, max_images=3
+        )
+        for fetch in (fetch_direct, fetch_fiftyone):
+            before = server.count(boxes)
+            with pytest.raises(DownloadError, match=r"after 2 attempts \(no answer: .*timed out"):
+                fetch("validation", replace(settings, cache_root=tmp_path / fetch.__name__))
+            assert server.count(boxes) - before == 2, fetch.__name__
+    caveats = [r.getMessage() for r in caplog.records if r.name.endswith("fiftyone_source")]
+    assert len(caveats) == 1
+    assert "retries=1 and timeout=0.2s apply only to the box CSV" in caveats[0]
+    assert "workers=3 reaches the zoo" in caveats[0]

@@ -12,20 +12,29 @@ import cv2
 import pytest
 
 from retinaflow.data.download import DownloadError
-from retinaflow.data.openimages import (
-    check_local,
-    fetch_calibration_direct,
-    fetch_direct,
-    image_size,
-    mlperf_calibration_list,
-    mlperf_classes,
-    select_images,
+from retinaflow.data.openimages.direct_source import fetch_direct
+from retinaflow.data.openimages.local_source import check_local
+from retinaflow.data.openimages.mlperf_json import image_size
+from retinaflow.data.openimages.prepare import prepare_openimages
+from retinaflow.data.openimages.selection import select_images
+from retinaflow.data.openimages.settings import (
+    DownloadSettings,
+    OpenImagesSettings,
+    SourceUrls,
 )
+from retinaflow.data.openimages.tables import mlperf_calibration_list, mlperf_classes
 from retinaflow.errors import DatasetError, ImageError
 
 from .http_server import FakeOpenImages, FileServer
 
 CLASSES = mlperf_classes()
+
+
+def direct_settings(root, served: dict, workers: int = 4, **more) -> OpenImagesSettings:
+    """Settings for the direct source on what FakeOpenImages.serve published."""
+    urls = SourceUrls(served["boxes_url"], served["class_map_url"], served["images_url"])
+    download = DownloadSettings(workers=workers)
+    return OpenImagesSettings(cache_root=root, urls=urls, download=download, **more)
 
 
 @pytest.fixture
@@ -139,7 +148,7 @@ def test_direct_path_builds_the_mlperf_json(server, tmp_path):
     urls = fake.serve(server)
     server.drop_after[f"/bucket/validation/{fake.image_ids[0]}.jpg"] = 100
     server.corrupt_once[f"/bucket/validation/{fake.image_ids[2]}.jpg"] = b"\xff\xd8garbage"
-    out = fetch_direct(tmp_path, workers=4, **urls)
+    out = fetch_direct("validation", direct_settings(tmp_path, urls))
     assert out == tmp_path / "annotations" / "openimages-mlperf.json"
     wanted = fake.mlperf_ids()
     assert 0 < len(wanted) < len(fake.image_ids)  # some images hold no MLPerf box
@@ -152,14 +161,14 @@ def test_direct_path_builds_the_mlperf_json(server, tmp_path):
     assert set(fake.exif) <= set(wanted)  # the EXIF-rotated image is in the set
 
     requests = len(server.requests)
-    assert fetch_direct(tmp_path, workers=4, **urls).read_text() == text
+    assert fetch_direct("validation", direct_settings(tmp_path, urls)).read_text() == text
     assert len(server.requests) == requests  # complete and verified: nothing fetched again
 
 
 def test_max_images_fetches_only_the_subset(server, tmp_path):
     fake = FakeOpenImages(CLASSES, n_images=40, seed=5, shuffle=True)
     urls = fake.serve(server)
-    out = fetch_direct(tmp_path, max_images=10, seed=7, workers=4, **urls)
+    out = fetch_direct("validation", direct_settings(tmp_path, urls, max_images=10, seed=7))
     subset = select_images(fake.mlperf_ids(), 10, seed=7)
     image_requests = [p for p, _ in server.requests if p.startswith("/bucket/")]
     assert sorted(Path(p).stem for p in image_requests) == subset
@@ -174,11 +183,11 @@ def test_missing_image_fails_naming_it_then_rerun_completes(server, tmp_path):
     gone = fake.mlperf_ids()[3]
     body = server.files.pop(f"/bucket/validation/{gone}.jpg")
     with pytest.raises(DownloadError, match=f"{gone}.jpg.*HTTP 404"):
-        fetch_direct(tmp_path, workers=4, **urls)
+        fetch_direct("validation", direct_settings(tmp_path, urls))
     assert not (tmp_path / "annotations" / "openimages-mlperf.json").exists()
     server.files[f"/bucket/validation/{gone}.jpg"] = body
     before = len(server.requests)
-    fetch_direct(tmp_path, workers=4, **urls)
+    fetch_direct("validation", direct_settings(tmp_path, urls))
     assert [p for p, _ in server.requests[before:]] == [f"/bucket/validation/{gone}.jpg"]
 
 
@@ -186,7 +195,7 @@ def test_calibration_direct(server, tmp_path):
     fake = FakeOpenImages(CLASSES, n_images=30, seed=8, train=True)
     urls = fake.serve(server, split="train")
     listed = fake.image_ids[::3]
-    out = fetch_calibration_direct(tmp_path, image_ids=listed, workers=4, **urls)
+    out = fetch_direct("calibration", direct_settings(tmp_path, urls), image_ids=listed)
     assert out == tmp_path / "annotations" / "openimages-calibration-mlperf.json"
     image_dir = tmp_path / "calibration" / "data"
     assert sorted(p.stem for p in image_dir.glob("*.jpg")) == sorted(listed)
@@ -195,16 +204,54 @@ def test_calibration_direct(server, tmp_path):
 
 def test_check_local(server, tmp_path):
     fake = FakeOpenImages(CLASSES, n_images=12, seed=9)
-    out = fetch_direct(tmp_path, workers=2, **fake.serve(server))
-    assert check_local(tmp_path) == out
+    out = fetch_direct("validation", direct_settings(tmp_path, fake.serve(server), workers=2))
+    local = OpenImagesSettings(source="local", local_root=tmp_path)
+    assert check_local("validation", local) == out
     first = json.loads(out.read_text())["images"][0]["file_name"]
     victim = tmp_path / "validation" / "data" / first
     data = victim.read_bytes()
     victim.write_bytes(data[: len(data) // 2])
     with pytest.raises(ImageError, match=f"{first} does not decode"):
-        check_local(tmp_path)
+        check_local("validation", local)
     victim.unlink()
     with pytest.raises(ImageError, match=f"{first} is missing"):
-        check_local(tmp_path)
+        check_local("validation", local)
+    elsewhere = OpenImagesSettings(source="local", local_root=tmp_path / "elsewhere")
     with pytest.raises(DatasetError, match="dataset.local_root"):
-        check_local(tmp_path / "elsewhere")
+        check_local("validation", elsewhere)
+
+
+def test_settings_from_the_config_sections():
+    assert DownloadSettings.from_config(None) == DownloadSettings(workers=16, retries=4, timeout=60)
+    assert DownloadSettings.from_config({"workers": 3, "timeout_s": 5}) == DownloadSettings(
+        workers=3, retries=4, timeout=5
+    )
+    urls = SourceUrls.from_config({"boxes": "", "images": "/by/hand"})
+    assert urls == SourceUrls(boxes=None, class_map=None, images="/by/hand")
+    defaults = SourceUrls("b", "c", "i")
+    assert urls.or_defaults(defaults) == SourceUrls("b", "c", "/by/hand")
+
+
+@pytest.mark.parametrize("split", ["validation", "calibration"])
+def test_prepare_publishes_either_split_into_the_dag_layout(server, tmp_path, split):
+    fake = FakeOpenImages(CLASSES, n_images=12, seed=10, train=split == "calibration")
+    served = fake.serve(server, split="train" if split == "calibration" else "validation")
+    listed = fake.image_ids[::2] if split == "calibration" else None
+    cached = fetch_direct(split, direct_settings(tmp_path / "cache", served), image_ids=listed)
+    local = OpenImagesSettings(source="local", local_root=tmp_path / "cache")
+    dag = tmp_path / "dag"
+    count = prepare_openimages(split, local, dag / "annotations.json", dag / "images")
+    names = [img["file_name"] for img in json.loads(cached.read_text())["images"]]
+    assert count == len(names) > 0
+    assert (dag / "annotations.json").read_bytes() == cached.read_bytes()
+    assert sorted(p.name for p in (dag / "images").iterdir()) == sorted(names)
+
+
+def test_prepare_names_the_config_key_to_fix(tmp_path):
+    out = (tmp_path / "annotations.json", tmp_path / "images")
+    wrong = OpenImagesSettings(source="zoo", config_prefix="calibration.fetch")
+    with pytest.raises(DatasetError, match=r"calibration.fetch.source must be one of direct, "):
+        prepare_openimages("calibration", wrong, *out)
+    with pytest.raises(DatasetError, match=r"dataset.local_root must name .* dataset.source is"):
+        prepare_openimages("validation", OpenImagesSettings(source="local"), *out)
+    assert not out[0].exists()

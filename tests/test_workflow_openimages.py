@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 
-from retinaflow.data.openimages import mlperf_classes
+from retinaflow.data.openimages.tables import mlperf_classes
 from retinaflow.model.architectures import build_retinanet
 
 from .http_server import FakeOpenImages, FileServer
