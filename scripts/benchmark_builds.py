@@ -5,14 +5,18 @@ drift (up to ~50% between runs) hits all alike. Prints median latency and the ra
     python scripts/benchmark_builds.py --arch demo                     # 320x320
     python scripts/benchmark_builds.py --arch resnext50_32x4d_fpn --size 800 \
         --skip-tvm-untuned-at-800
+    python scripts/benchmark_builds.py --arch resnext50_32x4d_fpn --size 800 --tvm '' \
+        --tuned int8 --trials-per-task 16        # tunes first (~18 min on 2 cores)
 
-What it needs and is not given (ONNX export, QDQ model, untuned TVM builds) it makes in
---cache, with random weights unless --weights names a checkpoint.
+What it needs and is not given (ONNX export, QDQ model, untuned and --tuned TVM builds and
+their tuning databases) it makes in --cache, with random weights unless --weights names a
+checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -39,6 +43,18 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--tvm",
         default="fp32,fp16,int8",
         help="untuned TVM builds to make in --cache, comma-separated ('' for none)",
+    )
+    p.add_argument(
+        "--tuned",
+        default="",
+        help="TVM builds to tune (MetaSchedule, convolution tasks) and make in --cache, "
+        "comma-separated, e.g. int8",
+    )
+    p.add_argument(
+        "--trials-per-task",
+        type=int,
+        default=16,
+        help="tuning budget of the --tuned builds (default 16)",
     )
     p.add_argument(
         "--tvm-build",
@@ -83,6 +99,7 @@ def prepare(args):
     from retinaflow.model.checkpoint import load_weights
     from retinaflow.model.head import HeadMaps
     from retinaflow.quantize import quantize_head
+    from retinaflow.tuning import tune_head
 
     tag = f"{args.arch}-{args.size}-{args.weights.stem if args.weights else 'random'}"
     cache = args.cache / tag
@@ -123,6 +140,33 @@ def prepare(args):
                 s, p, p.with_name("meta.json"), None, pr, shape
             ),
             f"TVM {precision} build",
+        )
+    for precision in [v for v in args.tuned.split(",") if v]:
+        source = qdq_path if precision == "int8" else onnx_path
+        budget = args.trials_per_task
+        database = cache / f"tuning-{precision}-{budget}"
+        if not (database / "tuning.json").is_file():
+            started = time.perf_counter()
+            tune_head(
+                source,
+                database,
+                trials_per_task=budget,
+                input_shape=shape,
+                precision=precision,
+            )
+            print(f"  tuned {precision} in {time.perf_counter() - started:.0f} s: {database}")
+        tuning = json.loads((database / "tuning.json").read_text())
+        print(
+            f"  {precision} database: {tuning['trials']} trials on {tuning['tasks']} tasks in "
+            f"{tuning['tuning_seconds']:.0f} s"
+        )
+        so = cache / f"tvm-{precision}-tuned-{budget}" / "module.so"
+        builds[f"tvm {precision} ({budget} trials/task)"] = _cached(
+            so,
+            lambda p, s=source, pr=precision, d=database: compile_head(
+                s, p, p.with_name("meta.json"), None, pr, shape, tuning_dir=d
+            ),
+            f"TVM {precision} build, tuned",
         )
     for item in args.tvm_build:
         name, _, path = item.partition("=")

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+DRY_RUN_SCRIPTS = ("scripts/benchmark_", "scripts/tune_shipped_database.py")
 PROJECT_ENTRIES = ("Snakefile", "workflow", "config", "resources", "profiles", "scripts")
 
 
@@ -74,7 +75,8 @@ def _runner(line: str, cwd: Path) -> subprocess.CompletedProcess | None:
         return _run([sys.executable, "-m", "snakemake", *words[1:], "-n"], cwd)
     if words[0] == "make":
         return _run(["make", "-n", *words[1:]], ROOT)
-    if words[0].endswith("/python") and words[1].startswith("scripts/benchmark_"):
+    # the scripts that time or tune for minutes: their plan (--dry-run)
+    if words[0].endswith("/python") and words[1].startswith(DRY_RUN_SCRIPTS):
         return _run([sys.executable, *words[1:], "--dry-run"], ROOT)
     if words[0] == "printf" and ">" in words:
         return _run([line], cwd, shell=True)
