@@ -19,6 +19,15 @@ import sys
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def configured() -> dict:
+    """config/config.yaml: every setting the workflow builds with, and its default."""
+    import yaml
+
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
 
 def _usable_cores() -> int:
     return len(os.sched_getaffinity(0))
@@ -84,6 +93,7 @@ def prepare(args):
     from retinaflow.model.head import HeadMaps
     from retinaflow.quantize import quantize_head
 
+    config = configured()
     tag = f"{args.arch}-{args.size}-{args.weights.stem if args.weights else 'random'}"
     cache = args.cache / tag
     torch.manual_seed(0)
@@ -99,13 +109,20 @@ def prepare(args):
 
     def export(path):
         raw = path.with_name("head.onnx")
-        export_head_onnx(head, raw, args.size)
+        export_head_onnx(head, raw, args.size, config["export"]["opset"])
         simplify_onnx(raw, path)
 
     onnx_path = args.onnx or _cached(cache / "head.sim.onnx", export, "fp32 ONNX")
     qdq_path = args.qdq or _cached(
         cache / "head.int8-max.onnx",
-        lambda p: quantize_head(onnx_path, p, images[: args.calibration_images], args.size),
+        lambda p: quantize_head(
+            onnx_path,
+            p,
+            images[: args.calibration_images],
+            args.size,
+            resize_kernel="pil",  # the demo model's; timing is the same for any kernel
+            **{**config["quantize"], "method": "max"},
+        ),
         "QDQ int8 ONNX (max, per-channel)",
     )
     builds = {}
@@ -120,14 +137,20 @@ def prepare(args):
         builds[f"tvm {precision} (untuned)"] = _cached(
             so,
             lambda p, s=source, pr=precision: compile_head(
-                s, p, p.with_name("meta.json"), None, pr, shape
+                s,
+                p,
+                p.with_name("meta.json"),
+                None,
+                pr,
+                shape,
+                fp16_accumulate=config["compile"]["fp16_accumulate"],
             ),
             f"TVM {precision} build",
         )
     for item in args.tvm_build:
         name, _, path = item.partition("=")
         builds[f"tvm {name}"] = Path(path)
-    batch = preprocess_image(images[0], (args.size, args.size))[None]
+    batch = preprocess_image(images[0], (args.size, args.size), "pil")[None]
     return head, onnx_path, qdq_path, builds, batch
 
 
