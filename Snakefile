@@ -3,7 +3,8 @@
     snakemake --cores 8 results/map_onnx.json                                # the real benchmark
     snakemake --cores 2 results/map_onnx.json --configfile config/demo.yaml  # the offline demo
 
-config/config.yaml is the default; a --configfile is merged over it.
+config/config.yaml holds every setting and its default (the only place defaults live); a
+--configfile is merged over it and holds only what differs.
 """
 
 import os

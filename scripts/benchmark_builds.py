@@ -23,6 +23,15 @@ import sys
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def configured() -> dict:
+    """config/config.yaml: every setting the workflow builds with, and its default."""
+    import yaml
+
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
 
 def _usable_cores() -> int:
     return len(os.sched_getaffinity(0))
@@ -101,6 +110,7 @@ def prepare(args):
     from retinaflow.quantize import quantize_head
     from retinaflow.tuning import tune_head
 
+    config = configured()
     tag = f"{args.arch}-{args.size}-{args.weights.stem if args.weights else 'random'}"
     cache = args.cache / tag
     torch.manual_seed(0)
@@ -116,13 +126,20 @@ def prepare(args):
 
     def export(path):
         raw = path.with_name("head.onnx")
-        export_head_onnx(head, raw, args.size)
+        export_head_onnx(head, raw, args.size, config["export"]["opset"])
         simplify_onnx(raw, path)
 
     onnx_path = args.onnx or _cached(cache / "head.sim.onnx", export, "fp32 ONNX")
     qdq_path = args.qdq or _cached(
         cache / "head.int8-max.onnx",
-        lambda p: quantize_head(onnx_path, p, images[: args.calibration_images], args.size),
+        lambda p: quantize_head(
+            onnx_path,
+            p,
+            images[: args.calibration_images],
+            args.size,
+            resize_kernel="pil",  # the demo model's; timing is the same for any kernel
+            **{**config["quantize"], "method": "max"},
+        ),
         "QDQ int8 ONNX (max, per-channel)",
     )
     builds = {}
@@ -137,7 +154,13 @@ def prepare(args):
         builds[f"tvm {precision} (untuned)"] = _cached(
             so,
             lambda p, s=source, pr=precision: compile_head(
-                s, p, p.with_name("meta.json"), None, pr, shape
+                s,
+                p,
+                p.with_name("meta.json"),
+                None,
+                pr,
+                shape,
+                fp16_accumulate=config["compile"]["fp16_accumulate"],
             ),
             f"TVM {precision} build",
         )
@@ -147,12 +170,19 @@ def prepare(args):
         database = cache / f"tuning-{precision}-{budget}"
         if not (database / "tuning.json").is_file():
             started = time.perf_counter()
+            tuning = config["compile"]["tuning"]
             tune_head(
                 source,
                 database,
-                trials_per_task=budget,
+                None,  # this host
                 input_shape=shape,
                 precision=precision,
+                fp16_accumulate=config["compile"]["fp16_accumulate"],
+                trials_per_iter=tuning["trials_per_iter"],
+                seed=tuning["seed"],
+                tasks=tuning["tasks"],
+                use_shipped=False,  # a budget of its own, measured from scratch
+                trials_per_task=budget,
             )
             print(f"  tuned {precision} in {time.perf_counter() - started:.0f} s: {database}")
         tuning = json.loads((database / "tuning.json").read_text())
@@ -164,14 +194,21 @@ def prepare(args):
         builds[f"tvm {precision} ({budget} trials/task)"] = _cached(
             so,
             lambda p, s=source, pr=precision, d=database: compile_head(
-                s, p, p.with_name("meta.json"), None, pr, shape, tuning_dir=d
+                s,
+                p,
+                p.with_name("meta.json"),
+                None,
+                pr,
+                shape,
+                tuning_dir=d,
+                fp16_accumulate=config["compile"]["fp16_accumulate"],
             ),
             f"TVM {precision} build, tuned",
         )
     for item in args.tvm_build:
         name, _, path = item.partition("=")
         builds[f"tvm {name}"] = Path(path)
-    batch = preprocess_image(images[0], (args.size, args.size))[None]
+    batch = preprocess_image(images[0], (args.size, args.size), "pil")[None]
     return head, onnx_path, qdq_path, builds, batch
 
 

@@ -93,6 +93,7 @@ def benchmark(arch: str, args, rest: list[str]) -> None:
         time_preprocessing,
     )
     from retinaflow.export import compare_outputs
+    from retinaflow.postprocess import PostprocessSettings
 
     passthrough = ["--tvm", ""] + rest if "--tvm" not in rest else list(rest)
     if arch == "demo" and "--weights" not in rest and DEMO_WEIGHTS.is_file():
@@ -129,11 +130,12 @@ def benchmark(arch: str, args, rest: list[str]) -> None:
         images = sorted((stage_dir / "images").glob("*.jpg"))
     else:
         images = photo_like_jpegs(bargs.cache / "photos", args.stage_images)
-    pre = time_preprocessing(images, bargs.size, threads=bargs.threads)
+    pre = time_preprocessing(images, bargs.size, "pil", threads=bargs.threads)
+    settings = PostprocessSettings(**benchmark_builds.configured()["postprocess"])  # MLPerf's
     post = {}
     for label, maps in (("this run's maps", reference), ("dense maps", dense_head_maps(reference))):
         for n in (1, args.post_batch):
-            post[f"{label}, batch {n}"] = time_postprocessing(maps, arch, bargs.size, n)
+            post[f"{label}, batch {n}"] = time_postprocessing(maps, arch, bargs.size, n, settings)
     fp32_ms = 1e3 * sorted(times[REFERENCE])[len(times[REFERENCE]) // 2]
     source = "demo dataset" if arch == "demo" else "1024x768 photo-like JPEGs"
     print(f"\nhost stages, ms per image ({len(images)} {source}; vs ORT fp32 {fp32_ms:.1f} ms):")

@@ -26,6 +26,16 @@ QDQ_MODEL = "models/demo/head.int8-max.onnx"
 INPUT_SHAPE = [1, 3, 320, 320]
 
 
+def demo_config() -> dict:
+    """config/demo.yaml merged over config/config.yaml, as the demo DAG runs with it."""
+    import yaml
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((ROOT / "config" / "demo.yaml").read_text()))
+    return config
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--isa", required=True, choices=["avx512-vnni", "avx2"])
@@ -83,6 +93,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("TVM_NUM_THREADS", str(len(os.sched_getaffinity(0))))
     target = tuning_target(args.isa)
     out = args.out or shipped_root() / name
+    compile_config = demo_config()["compile"]
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch) / "tuning"
         meta = tune_head(
@@ -91,8 +102,12 @@ def main(argv=None) -> int:
             target=target,
             input_shape=INPUT_SHAPE,
             precision="int8",
-            trials_per_task=args.trials_per_task,
+            fp16_accumulate=compile_config["fp16_accumulate"],
+            trials_per_iter=compile_config["tuning"]["trials_per_iter"],
             seed=args.seed,
+            tasks=compile_config["tuning"]["tasks"],
+            use_shipped=False,  # from scratch: this makes the shipped database
+            trials_per_task=args.trials_per_task,
         )
         with atomic_path(out) as tmp:
             prune_into(work, tmp, module_equality(resolve_target(target)))

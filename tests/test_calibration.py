@@ -6,7 +6,6 @@ import hashlib
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
 from retinaflow.calibration import (
@@ -21,9 +20,8 @@ from retinaflow.data.annotations import load_annotations
 from retinaflow.data.demo import SPLIT_SEEDS, make_demo_dataset
 from retinaflow.errors import DatasetError, ImageError
 
-from .workflow import ROOT, snakemake, write_config
-
-DEMO = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+from .configs import DEMO  # config/demo.yaml merged over config/config.yaml
+from .workflow import snakemake, write_config
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,8 @@ from retinaflow.model.head import HeadMaps
 from retinaflow.pipeline import open_runner
 from retinaflow.runtime.tvm_runner import TvmRunner
 
+from .configs import OPSET
+
 SIZE = 64
 MODEL = {"arch": "demo", "num_classes": 6, "image_size": SIZE}
 
@@ -26,7 +28,7 @@ def artifacts(tmp_path_factory):
     torch.manual_seed(0)
     model = build_retinanet(**MODEL)
     torch.save(model.state_dict(), root / "weights.pt")
-    export_head_onnx(HeadMaps(model), root / "head.onnx", SIZE)
+    export_head_onnx(HeadMaps(model), root / "head.onnx", SIZE, OPSET)
 
     builder = relax.BlockBuilder()
     x = relax.Var("x", relax.TensorType((1, 3, SIZE, SIZE), "float32"))

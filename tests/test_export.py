@@ -14,6 +14,8 @@ from retinaflow.model.architectures import build_retinanet
 from retinaflow.model.head import INPUT_NAME, OUTPUT_NAMES, HeadMaps
 from retinaflow.runtime.onnxruntime_runner import OnnxRuntimeRunner
 
+from .configs import OPSET
+
 MODEL = {"arch": "demo", "num_classes": 6, "image_size": 128}
 
 
@@ -25,7 +27,7 @@ def exported(tmp_path_factory):
     from retinaflow.model.loading import load_head
 
     head = load_head(root / "weights.pt", **MODEL)
-    export_head_onnx(head, root / "head.onnx", 128)
+    export_head_onnx(head, root / "head.onnx", 128, OPSET)
     simplify_onnx(root / "head.onnx", root / "head.sim.onnx")
     make_demo_dataset(root / "data", "val", 4)
     return root, head
@@ -49,11 +51,20 @@ def test_names_and_dynamic_batch(exported):
 def test_parity_record_and_gate(exported):
     root, _ = exported
     args = (root / "weights.pt", MODEL, root / "head.sim.onnx", root / "data/annotations.json")
-    record = parity_on_dataset(*args, root / "data/images", root / "parity.json", num_images=2)
+    record = parity_on_dataset(
+        *args, root / "data/images", root / "parity.json", num_images=2, max_rel=1e-4, threads=1
+    )
     assert record["pass"] and record["images"] == 2
     assert json.loads((root / "parity.json").read_text())["worst_max_rel"] < 1e-4
     with pytest.raises(ParityError, match="export.parity_max_rel"):
-        parity_on_dataset(*args, root / "data/images", root / "strict.json", max_rel=1e-12)
+        parity_on_dataset(
+            *args,
+            root / "data/images",
+            root / "strict.json",
+            num_images=4,
+            max_rel=1e-12,
+            threads=1,
+        )
     assert json.loads((root / "strict.json").read_text())["pass"] is False
 
 

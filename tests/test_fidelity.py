@@ -16,7 +16,10 @@ from retinaflow.model.architectures import build_retinanet
 from retinaflow.model.head import OUTPUT_NAMES, HeadMaps
 from retinaflow.runtime.onnxruntime_runner import OnnxRuntimeRunner
 
+from .configs import OPSET, RESIZE_KERNEL
+
 SIZE = 64
+PREPROCESS = (RESIZE_KERNEL, 1)  # measure_fidelity's resize kernel and batch size
 
 
 def _head(path, seed):
@@ -24,7 +27,7 @@ def _head(path, seed):
     model = build_retinanet("demo", 6, SIZE)
     for conv in (m for m in model.modules() if isinstance(m, torch.nn.Conv2d)):
         torch.nn.init.kaiming_normal_(conv.weight)
-    export_head_onnx(HeadMaps(model), path, SIZE)
+    export_head_onnx(HeadMaps(model), path, SIZE, OPSET)
     return path
 
 
@@ -39,7 +42,7 @@ def heads(tmp_path_factory):
 def test_faithful_build_passes_and_records_its_limit(heads, tmp_path):
     reference, _, images = heads
     record = measure_fidelity(
-        OnnxRuntimeRunner(reference), OnnxRuntimeRunner(reference), images, SIZE
+        OnnxRuntimeRunner(reference), OnnxRuntimeRunner(reference), images, SIZE, *PREPROCESS
     )
     out = tmp_path / "fidelity.json"
     written = write_fidelity(out, record, 0.99999, "fp32")
@@ -51,7 +54,9 @@ def test_faithful_build_passes_and_records_its_limit(heads, tmp_path):
 def test_wrong_build_fails_with_the_figures_and_writes_nothing(heads, tmp_path):
     """Another head's weights: a build that computes something else entirely."""
     reference, other, images = heads
-    record = measure_fidelity(OnnxRuntimeRunner(other), OnnxRuntimeRunner(reference), images, SIZE)
+    record = measure_fidelity(
+        OnnxRuntimeRunner(other), OnnxRuntimeRunner(reference), images, SIZE, *PREPROCESS
+    )
     out = tmp_path / "builds" / "fidelity.json"
     with pytest.raises(FidelityError) as raised:
         write_fidelity(out, record, 0.99, "int8")
@@ -77,7 +82,7 @@ def test_one_drifting_map_is_named_the_others_not(heads, tmp_path):
         maps[broken] = -maps[broken]
         return maps
 
-    record = measure_fidelity(build, runner, images, SIZE)
+    record = measure_fidelity(build, runner, images, SIZE, *PREPROCESS)
     assert record["maps"]["bbox_regression_p3"]["cosine_min"] == pytest.approx(-1.0)
     with pytest.raises(FidelityError, match="1 of 10 maps fall below") as raised:
         write_fidelity(tmp_path / "fidelity.json", record, 0.999, "fp16")

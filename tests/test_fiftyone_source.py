@@ -21,6 +21,7 @@ from retinaflow.data.openimages.settings import (
 from retinaflow.data.openimages.splits import split_named
 from retinaflow.data.openimages.tables import mlperf_classes
 
+from .configs import REAL, download_settings
 from .http_server import FakeOpenImages, FileServer
 
 pytestmark = pytest.mark.slow
@@ -96,9 +97,10 @@ def test_zoo_shaped_dataset_matches_direct_path_byte_for_byte(fo, loopback_only,
     fake = FakeOpenImages(CLASSES, n_images=40, seed=11)
     with FileServer() as server:
         settings = OpenImagesSettings(
+            source="direct",
             cache_root=tmp_path / "direct",
             urls=source_urls(fake.serve(server)),
-            download=DownloadSettings(workers=4),
+            download=download_settings(workers=4),
         )
         direct = fetch_direct("validation", settings)
 
@@ -136,9 +138,10 @@ def test_one_fetcher_per_source_fetches_either_split(fo, loopback_only, tmp_path
     zoo = tmp_path / "zoo"
     with FileServer() as server:
         settings = OpenImagesSettings(
+            source="fiftyone",
             zoo_dir=zoo,
             urls=source_urls(fake.serve(server, split=layout.openimages_split)),
-            download=DownloadSettings(workers=4),
+            download=download_settings(workers=4),
             max_images=None if calibration else 9,
             seed=3,
         )
@@ -171,7 +174,12 @@ def test_direct_and_fiftyone_honour_the_same_download_settings(loopback_only, tm
         served = fake.serve(server)
         boxes = urlparse(served["boxes_url"]).path
         settings = OpenImagesSettings(
-            zoo_dir=tmp_path / "zoo", urls=source_urls(served), download=download, max_images=3
+            source="fiftyone",
+            zoo_dir=tmp_path / "zoo",
+            urls=source_urls(served),
+            download=download,
+            max_images=3,
+            seed=REAL["dataset"]["seed"],
         )
         for fetch in (fetch_direct, fetch_fiftyone):
             before = server.count(boxes)

@@ -45,22 +45,22 @@ def test_truncated_image_names_the_file(photo, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(photo.read_bytes()[:2000])
     with pytest.raises(ImageError, match="broken.jpg.*does not decode"):
-        preprocess_image(broken, (64, 64))
+        preprocess_image(broken, (64, 64), "pil")
 
 
 def test_missing_image_names_the_file(tmp_path):
     with pytest.raises(ImageError, match="nothere.jpg.*missing"):
-        preprocess_image(tmp_path / "nothere.jpg", (64, 64))
+        preprocess_image(tmp_path / "nothere.jpg", (64, 64), "pil")
 
 
 def test_batches_keep_order(photo, tmp_path):
     other = tmp_path / "flat.png"
     Image.new("RGB", (50, 70), (255, 0, 0)).save(other)
     paths = [photo, other, photo, other, photo]
-    batches = list(iter_batches(paths, (32, 32), batch_size=2, workers=2))
+    batches = list(iter_batches(paths, (32, 32), "pil", batch_size=2, workers=2))
     assert [b.shape[0] for b in batches] == [2, 2, 1]
-    assert np.allclose(batches[0][1], preprocess_image(other, (32, 32)))
-    assert np.allclose(batches[2][0], preprocess_image(photo, (32, 32)))
+    assert np.allclose(batches[0][1], preprocess_image(other, (32, 32), "pil"))
+    assert np.allclose(batches[2][0], preprocess_image(photo, (32, 32), "pil"))
 
 
 # MLPerf's reference, step by step as MLCommons' inference repo writes it

@@ -40,6 +40,7 @@ from retinaflow.quantize import quantize_head
 from retinaflow.runtime import open_build
 from retinaflow.runtime.onnxruntime_runner import OnnxRuntimeRunner
 
+from .configs import FP16_ACCUMULATE, quantize_settings
 from .qdq import SimulatedQdq
 from .test_quantize import export_demo_head
 
@@ -233,9 +234,9 @@ def demo(tmp_path_factory):
     make_demo_dataset(root / "demo", "val", 4)
     images = sorted((root / "demo" / "images").glob("*.jpg"))
     qdq = root / "head.int8-max.onnx"
-    quantize_head(onnx_path, qdq, images, SIZE, method="max")
+    quantize_head(onnx_path, qdq, images, SIZE, **quantize_settings(method="max"))
     so, meta = root / "int8" / "module.so", root / "int8" / "meta.json"
-    compile_head(qdq, so, meta, None, "int8", [1, 3, SIZE, SIZE])
+    compile_head(qdq, so, meta, None, "int8", [1, 3, SIZE, SIZE], fp16_accumulate=FP16_ACCUMULATE)
     return {"qdq": qdq, "images": images, "so": so, "meta": json.loads(meta.read_text())}
 
 

@@ -22,19 +22,28 @@ from retinaflow.data.openimages.settings import (
     OpenImagesSettings,
     SourceUrls,
 )
+from retinaflow.data.openimages.splits import split_named
 from retinaflow.data.openimages.tables import mlperf_calibration_list, mlperf_classes
 from retinaflow.errors import DatasetError, ImageError
 
+from .configs import REAL, download_settings
 from .http_server import FakeOpenImages, FileServer
 
 CLASSES = mlperf_classes()
 
 
 def direct_settings(root, served: dict, workers: int = 4, **more) -> OpenImagesSettings:
-    """Settings for the direct source on what FakeOpenImages.serve published."""
+    """Settings for the direct source on what FakeOpenImages.serve published: the config's
+    download settings (but `workers`) and dataset.seed, then `more`."""
     urls = SourceUrls(served["boxes_url"], served["class_map_url"], served["images_url"])
-    download = DownloadSettings(workers=workers)
-    return OpenImagesSettings(cache_root=root, urls=urls, download=download, **more)
+    more = {"seed": REAL["dataset"]["seed"], **more}
+    return OpenImagesSettings(
+        source="direct",
+        cache_root=root,
+        urls=urls,
+        download=download_settings(workers=workers),
+        **more,
+    )
 
 
 @pytest.fixture
@@ -222,14 +231,27 @@ def test_check_local(server, tmp_path):
 
 
 def test_settings_from_the_config_sections():
-    assert DownloadSettings.from_config(None) == DownloadSettings(workers=16, retries=4, timeout=60)
-    assert DownloadSettings.from_config({"workers": 3, "timeout_s": 5}) == DownloadSettings(
-        workers=3, retries=4, timeout=5
+    download = REAL["dataset"]["download"]
+    assert DownloadSettings.from_config(download) == DownloadSettings(
+        workers=download["workers"], retries=download["retries"], timeout=download["timeout_s"]
     )
-    urls = SourceUrls.from_config({"boxes": "", "images": "/by/hand"})
-    assert urls == SourceUrls(boxes=None, class_map=None, images="/by/hand")
-    defaults = SourceUrls("b", "c", "i")
-    assert urls.or_defaults(defaults) == SourceUrls("b", "c", "/by/hand")
+    assert DownloadSettings.from_config({"workers": 3, "retries": 1, "timeout_s": 5}) == (
+        DownloadSettings(workers=3, retries=1, timeout=5)
+    )
+    with pytest.raises(KeyError, match="retries"):  # config/config.yaml holds every key
+        DownloadSettings.from_config({"workers": 3, "timeout_s": 5})
+    for section in (REAL["dataset"], REAL["calibration"]["fetch"]):
+        urls = SourceUrls.from_config(section["urls"])
+        assert urls == SourceUrls(**section["urls"]) and all(vars(urls).values())
+    urls = SourceUrls.from_config({"boxes": "", "class_map": "c", "images": "/by/hand"})
+    assert urls == SourceUrls(boxes=None, class_map="c", images="/by/hand")
+    settings = OpenImagesSettings(source="direct", urls=urls, config_prefix="calibration.fetch")
+    with pytest.raises(DatasetError, match=r"calibration.fetch.urls.boxes is not set"):
+        settings.urls_for(split_named("calibration"))
+    with pytest.raises(ValueError, match="download is not set"):
+        settings.downloads()
+    with pytest.raises(ValueError, match="max_images needs a seed"):
+        OpenImagesSettings(source="direct", max_images=3)
 
 
 @pytest.mark.parametrize("split", ["validation", "calibration"])

@@ -13,6 +13,7 @@ from retinaflow.io import read_json, write_json
 from retinaflow.perf.accuracy import encode_detections, read_accuracy_log, score_accuracy_log
 from retinaflow.perf.logs import read_verdict
 
+from .configs import DEMO, MAX_DETECTIONS, RESIZE_KERNEL, postprocess_settings
 from .workflow import snakemake, write_config
 
 MODEL = {"arch": "demo", "num_classes": 6, "image_size": 320}
@@ -100,7 +101,7 @@ def test_accuracy_log_decodes_with_mlperf_semantics(three_images, tmp_path):
     assert samples[2].shape == (0, 7)
     np.testing.assert_array_equal(samples[1], np.float32([image1]))  # the first one kept
 
-    result = score_accuracy_log(path, three_images)
+    result = score_accuracy_log(path, three_images, MAX_DETECTIONS)
     expected = score_detections(
         three_images,
         [
@@ -108,6 +109,7 @@ def test_accuracy_log_decodes_with_mlperf_semantics(three_images, tmp_path):
             {"image_id": 3, "category_id": 0, "bbox": [0, 0, 100, 50], "score": 0.3},
             {"image_id": 1, "category_id": 0, "bbox": [40, 30, 200, 150], "score": 0.8},
         ],
+        MAX_DETECTIONS,
     )
     assert result["num_images"] == 3 and result["samples"] == 3
     assert result["num_detections"] == 3
@@ -126,7 +128,7 @@ def test_accuracy_log_errors_name_the_problem(three_images, tmp_path):
         read_accuracy_log(path)
     write_json(path, [{"seq_id": 0, "qsl_idx": 0, "data": _hex([[0, 0, 0, 1, 1, 0.5, 0]])}])
     with pytest.raises(ValueError, match="covers 1 of the 3 images"):
-        score_accuracy_log(path, three_images)
+        score_accuracy_log(path, three_images, MAX_DETECTIONS)
 
 
 def test_encode_detections_is_mlperf_row_order():
@@ -168,6 +170,9 @@ def test_loadgen_scenario_writes_its_record(demo_build, scenario, tmp_path):
         threads=2,
         batch_size=4,
         performance_sample_count=16,
+        resize_kernel=RESIZE_KERNEL,
+        postprocess=DEMO["postprocess"],
+        device="cpu",
     )
     record = read_json(out)
     assert record["variant"] == "onnx" and record["scenario"] == scenario
@@ -221,14 +226,29 @@ def test_accuracy_run_scores_like_the_reference_loop(demo_build, tmp_path):
         threads=2,
         batch_size=8,
         performance_sample_count=16,  # loaded in sets of 16: load/unload hooks exercised
+        resize_kernel=RESIZE_KERNEL,
+        postprocess=DEMO["postprocess"],
+        device="cpu",
     )
     assert record["samples"] == 40 and record["mode"] == "AccuracyOnly"
-    loadgen = score_accuracy_log(logs / "mlperf_log_accuracy.json", annotations)
+    loadgen = score_accuracy_log(logs / "mlperf_log_accuracy.json", annotations, MAX_DETECTIONS)
 
     runner = open_runner("onnx", demo_build["runtime_path"], MODEL, 2, "cpu")
     records = image_records(subset, demo_build["image_dir"])
-    results = list(infer_images(records, runner, "demo", 320, batch_size=8, progress=False))
-    reference = score_detections(annotations, coco_results(results))
+    results = list(
+        infer_images(
+            records,
+            runner,
+            "demo",
+            320,
+            resize_kernel=RESIZE_KERNEL,
+            batch_size=8,
+            workers=2,
+            settings=postprocess_settings(),
+            progress=False,
+        )
+    )
+    reference = score_detections(annotations, coco_results(results), MAX_DETECTIONS)
 
     assert reference["bbox_mAP"] > 0.5
     assert loadgen["num_detections"] == reference["num_detections"]
@@ -248,7 +268,7 @@ def test_a_failing_build_fails_the_run_without_hanging(demo_build, scenario, tmp
         raise RuntimeError("the accelerator fell over")
 
     records = sample_records(read_json(demo_build["annotations"]), demo_build["image_dir"])
-    qsl = SampleLibrary(records[:8], 320)
+    qsl = SampleLibrary(records[:8], 320, RESIZE_KERNEL)
     sut = DetectionSUT(broken, qsl, scenario, batch_size=4)
     settings = loadgen_settings(scenario, "PerformanceOnly", SHORT[scenario], 8)
     _start_test(sut, qsl, settings, tmp_path, 8)  # returns: every sample was answered

@@ -5,7 +5,14 @@ import torch
 
 from retinaflow import postprocess
 from retinaflow.model.architectures import anchor_generator, build_retinanet
-from retinaflow.postprocess import flatten_map, level_anchors, postprocess_detections
+from retinaflow.postprocess import (
+    PostprocessSettings,
+    flatten_map,
+    level_anchors,
+    postprocess_detections,
+)
+
+from .configs import postprocess_settings
 
 
 def _random_head_maps(n, num_classes, map_sizes, seed):
@@ -21,6 +28,16 @@ def _random_head_maps(n, num_classes, map_sizes, seed):
 
 def _map_sizes(size):
     return [(size // s + (size % s > 0),) * 2 for s in (8, 16, 32, 64, 128)]
+
+
+def _settings_of(model) -> PostprocessSettings:
+    """The settings of the torchvision RetinaNet that the detections are compared with."""
+    return PostprocessSettings(
+        score_thresh=model.score_thresh,
+        topk_candidates=model.topk_candidates,
+        nms_thresh=model.nms_thresh,
+        detections_per_img=model.detections_per_img,
+    )
 
 
 def _torchvision_detections(model, class_maps, box_maps, image_size, original_sizes):
@@ -60,7 +77,9 @@ def test_matches_torchvision_postprocess(arch, num_classes, size, seed):
     original_sizes = [(480, 640), (333, 250), (size, size)]
     anchors = level_anchors(anchor_generator(arch), (size, size), map_sizes)
 
-    ours = postprocess_detections(class_maps, box_maps, anchors, (size, size), original_sizes)
+    ours = postprocess_detections(
+        class_maps, box_maps, anchors, (size, size), original_sizes, _settings_of(model)
+    )
     reference = _torchvision_detections(model, class_maps, box_maps, (size, size), original_sizes)
 
     for ref in reference:
@@ -69,12 +88,10 @@ def test_matches_torchvision_postprocess(arch, num_classes, size, seed):
 
 
 def test_keeps_at_most_detections_per_img_and_thresholds():
-    from retinaflow.postprocess import PostprocessSettings
-
     map_sizes = [(40, 40), (20, 20), (10, 10), (5, 5), (3, 3)]
     class_maps, box_maps = _random_head_maps(2, 6, map_sizes, 5)
     anchors = level_anchors(anchor_generator("demo"), (320, 320), map_sizes)
-    settings = PostprocessSettings(score_thresh=0.2, detections_per_img=40)
+    settings = postprocess_settings(score_thresh=0.2, detections_per_img=40)
     dets = postprocess_detections(
         class_maps, box_maps, anchors, (320, 320), [(320, 320)] * 2, settings
     )
@@ -177,7 +194,9 @@ def test_matches_torchvision_with_tied_demo_maps(scan, monkeypatch):
     original_sizes = [(480, 640), (4000, 3000), (333, 250), (size, size)]
     anchors = level_anchors(anchor_generator("demo"), (size, size), map_sizes)
 
-    ours = postprocess_detections(class_maps, box_maps, anchors, (size, size), original_sizes)
+    ours = postprocess_detections(
+        class_maps, box_maps, anchors, (size, size), original_sizes, _settings_of(model)
+    )
     reference = _torchvision_detections(model, class_maps, box_maps, (size, size), original_sizes)
     _check_ties(ours, reference, class_maps)
 
@@ -190,7 +209,9 @@ def test_matches_torchvision_with_tied_mlperf_maps():
     original_sizes = [(3000, 4000), (4000, 3000), (640, 480), (size, size)]
     anchors = level_anchors(anchor_generator("resnext50_32x4d_fpn"), (size, size), map_sizes)
 
-    ours = postprocess_detections(class_maps, box_maps, anchors, (size, size), original_sizes)
+    ours = postprocess_detections(
+        class_maps, box_maps, anchors, (size, size), original_sizes, _settings_of(model)
+    )
     reference = _torchvision_detections(model, class_maps, box_maps, (size, size), original_sizes)
     _check_ties(ours, reference, class_maps)
 
@@ -206,7 +227,7 @@ def test_block_scan_picks_torchvision_topk_among_ties(
     scores across the k boundary, below and past 64 * k candidates (nth_element or heap)."""
     monkeypatch.setattr(postprocess, "FIRST_BLOCK", first_block)
     monkeypatch.setattr(postprocess, "COUNT_MAX", count_max)
-    settings = postprocess.PostprocessSettings()
+    settings = postprocess_settings()  # the config's: MLPerf's values
     gen = torch.Generator().manual_seed(6)
     logits = (torch.randn(9 * 264, 30 * 30, generator=gen) * 0.5 / STEP).round() * STEP
     logits = torch.where(torch.rand(logits.shape, generator=gen) < fraction, logits, -9.0)

@@ -27,6 +27,7 @@ from retinaflow.model.head import OUTPUT_NAMES, HeadMaps
 from retinaflow.quantize import count_qdq_nodes, quantize_head
 from retinaflow.runtime.onnxruntime_runner import OnnxRuntimeRunner
 
+from .configs import OPSET, RESIZE_KERNEL, quantize_settings
 from .qdq import SimulatedQdq, activation_scales
 
 SIZE = 64
@@ -35,7 +36,9 @@ MIN_COSINE = 0.98  # from the quantization step: see the module docstring
 
 def simulated_fidelity(qdq: Path, reference: Path, images) -> dict:
     """The QDQ model's maps, int8 rounding simulated in float32, against fp32 ONNX Runtime."""
-    return measure_fidelity(SimulatedQdq(qdq), OnnxRuntimeRunner(reference), images, SIZE)
+    return measure_fidelity(
+        SimulatedQdq(qdq), OnnxRuntimeRunner(reference), images, SIZE, RESIZE_KERNEL, 1
+    )
 
 
 def assert_int8_kernels_run(qdq: Path, reference: Path, images) -> None:
@@ -57,7 +60,7 @@ def export_demo_head(path: Path, size: int, spread_weights: bool = True) -> Path
     if spread_weights:
         for conv in (m for m in model.modules() if isinstance(m, torch.nn.Conv2d)):
             torch.nn.init.kaiming_normal_(conv.weight)
-    export_head_onnx(HeadMaps(model), path, size)
+    export_head_onnx(HeadMaps(model), path, size, OPSET)
     return path
 
 
@@ -73,7 +76,7 @@ def inputs(tmp_path_factory):
 def max_model(inputs):
     onnx_path, images, root = inputs
     out = root / "head.int8-max.onnx"
-    record = quantize_head(onnx_path, out, images, SIZE, "pil", "max", per_channel=True)
+    record = quantize_head(onnx_path, out, images, SIZE, **quantize_settings(method="max"))
     return out, record
 
 
@@ -116,8 +119,9 @@ def test_kl_clips_and_ignores_image_order(inputs, max_model):
     histograms fed one image at a time do not depend on the order of the images."""
     onnx_path, images, root = inputs
     kl, kl_reversed = root / "head.int8-kl.onnx", root / "head.int8-kl-rev.onnx"
-    record = quantize_head(onnx_path, kl, images, SIZE, method="kl", histogram_bins=256)
-    quantize_head(onnx_path, kl_reversed, images[::-1], SIZE, method="kl", histogram_bins=256)
+    kl_settings = quantize_settings(method="kl", histogram_bins=256)
+    record = quantize_head(onnx_path, kl, images, SIZE, **kl_settings)
+    quantize_head(onnx_path, kl_reversed, images[::-1], SIZE, **kl_settings)
     assert record["ort_calibration"] == "Entropy"
     assert kl.read_bytes() != max_model[0].read_bytes()
     assert kl.read_bytes() == kl_reversed.read_bytes()
@@ -135,7 +139,9 @@ def test_kl_clips_and_ignores_image_order(inputs, max_model):
 def test_unknown_method_names_the_allowed(inputs, tmp_path):
     onnx_path, images, _ = inputs
     with pytest.raises(ValueError, match=r"'max', 'kl', 'percentile'.*'minmax'"):
-        quantize_head(onnx_path, tmp_path / "x.onnx", images, SIZE, method="minmax")
+        quantize_head(
+            onnx_path, tmp_path / "x.onnx", images, SIZE, **quantize_settings(method="minmax")
+        )
     assert not (tmp_path / "x.onnx").exists()
 
 
@@ -147,8 +153,8 @@ def test_percentile_on_an_untrained_head(inputs, tmp_path):
     _, images, _ = inputs
     flat = export_demo_head(tmp_path / "flat.onnx", SIZE, spread_weights=False)
     out, by_max = tmp_path / "flat.int8-percentile.onnx", tmp_path / "flat.int8-max.onnx"
-    quantize_head(flat, out, images, SIZE, method="percentile")
-    quantize_head(flat, by_max, images, SIZE, method="max")
+    quantize_head(flat, out, images, SIZE, **quantize_settings(method="percentile"))
+    quantize_head(flat, by_max, images, SIZE, **quantize_settings(method="max"))
     clipped, full = activation_scales(out), activation_scales(by_max)
     assert clipped.keys() == full.keys() and len(clipped) > 20
     # a threshold is an edge of the histogram over the MinMax range: never above it (1e-6 for

@@ -29,6 +29,7 @@ from retinaflow.shipped_tuning import (
 )
 from retinaflow.tuning import tune_head
 
+from .configs import FP16_ACCUMULATE, OPSET, quantize_settings, tuning_settings
 from .workflow import ROOT
 
 SIZE = 320
@@ -94,11 +95,17 @@ def demo_qdq(tmp_path_factory):
     gives the same convolution workloads, which is what the shipped databases rely on)."""
     root = tmp_path_factory.mktemp("shipped")
     head = load_head(ROOT / "resources/demo/retinanet_demo.pt", "demo", 6, SIZE)
-    export_head_onnx(head, root / "head.onnx", SIZE)
+    export_head_onnx(head, root / "head.onnx", SIZE, OPSET)
     simplify_onnx(root / "head.onnx", root / "head.sim.onnx")
     make_demo_dataset(root / "calibration", "val", 8, seed=3000)
     images = sorted((root / "calibration" / "images").glob("*.jpg"))
-    quantize_head(root / "head.sim.onnx", root / "head.int8-max.onnx", images, SIZE, "pil")
+    quantize_head(
+        root / "head.sim.onnx",
+        root / "head.int8-max.onnx",
+        images,
+        SIZE,
+        **quantize_settings(resize_kernel="pil", method="max"),
+    )
     return {"root": root, "qdq": root / "head.int8-max.onnx", "images": images}
 
 
@@ -125,11 +132,11 @@ def test_tuning_starts_from_the_shipped_database_and_builds_tuned(demo_qdq, capl
     meta = tune_head(
         demo_qdq["qdq"],
         root / "tuning",
+        None,
         trials_per_task=0,
         input_shape=SHAPE,
-        precision="int8",
         model="demo",
-        use_shipped=True,
+        **tuning_settings(precision="int8", use_shipped=True),
     )
     shipped = meta["shipped_database"]
     assert shipped["isa"] == isa and meta["trials"] == shipped["trials"] > 0
@@ -138,7 +145,16 @@ def test_tuning_starts_from_the_shipped_database_and_builds_tuned(demo_qdq, capl
     builds = {}
     for name, tuning in (("shipped", root / "tuning"), ("untuned", None)):
         so, meta_json = root / name / "module.so", root / name / "meta.json"
-        compile_head(demo_qdq["qdq"], so, meta_json, None, "int8", SHAPE, tuning_dir=tuning)
+        compile_head(
+            demo_qdq["qdq"],
+            so,
+            meta_json,
+            None,
+            "int8",
+            SHAPE,
+            tuning_dir=tuning,
+            fp16_accumulate=FP16_ACCUMULATE,
+        )
         builds[name] = (so, json.loads(meta_json.read_text()))
     meta = builds["shipped"][1]
     assert meta["int8_execution"] == "integer" and meta["tuning_trials"] == shipped["trials"]
@@ -161,9 +177,8 @@ def test_database_of_another_class_is_ignored_with_a_message(demo_qdq, caplog):
         target=NO_MCPU,
         trials_per_task=0,
         input_shape=SHAPE,
-        precision="int8",
         model="demo",
-        use_shipped=True,
+        **tuning_settings(precision="int8", use_shipped=True),
     )
     assert meta["shipped_database"] is None and meta["trials"] == 0 and meta["records"] == 0
     messages = [r.getMessage() for r in caplog.records]

@@ -25,6 +25,8 @@ from retinaflow.speed import (
 from retinaflow.summary import write_summary
 from retinaflow.tuning import tune_head
 
+from .configs import FP16_ACCUMULATE, OPSET, RESIZE_KERNEL, quantize_settings, tuning_settings
+
 SIZE = 64
 MODEL = {"arch": "demo", "num_classes": 6, "image_size": SIZE}
 ORDER = ("onnx", "onnx-int8", "torch", "fp32")
@@ -39,15 +41,18 @@ def heads(tmp_path_factory):
     weights = root / "weights.pt"
     torch.save(model.state_dict(), weights)
     onnx_path = root / "head.onnx"
-    export_head_onnx(HeadMaps(model), onnx_path, SIZE)
+    export_head_onnx(HeadMaps(model), onnx_path, SIZE, OPSET)
     make_demo_dataset(root / "demo", "val", 2)
     images = sorted((root / "demo" / "images").glob("*.jpg"))
     qdq = root / "head.int8-max.onnx"
-    quantize_head(onnx_path, qdq, images, SIZE, method="max")
+    quantize_head(onnx_path, qdq, images, SIZE, **quantize_settings(method="max"))
     tuning = root / "tuning-fp32"
-    tune_head(onnx_path, tuning, default_target(), trials=0, input_shape=[1, 3, SIZE, SIZE])
+    shape = [1, 3, SIZE, SIZE]
+    tune_head(onnx_path, tuning, default_target(), trials=0, input_shape=shape, **tuning_settings())
     so, meta = root / "fp32" / "module.so", root / "fp32" / "meta.json"
-    compile_head(onnx_path, so, meta, None, "fp32", [1, 3, SIZE, SIZE], tuning_dir=tuning)
+    compile_head(
+        onnx_path, so, meta, None, "fp32", shape, tuning_dir=tuning, fp16_accumulate=FP16_ACCUMULATE
+    )
     artifacts = {"onnx": onnx_path, "onnx-int8": qdq, "torch": weights, "fp32": so}
     return {"root": root, "artifacts": artifacts, "images": images, "metas": {"fp32": meta}}
 
@@ -140,7 +145,14 @@ def test_tuned_label_names_trials_and_functions(tmp_path):
 def test_build_without_meta_is_refused(heads):
     with pytest.raises(ValueError, match="no meta json"):
         measure_speed(
-            {"fp32": heads["artifacts"]["fp32"]}, heads["images"][:1], MODEL, rounds=1, warmup=0
+            {"fp32": heads["artifacts"]["fp32"]},
+            heads["images"][:1],
+            MODEL,
+            resize_kernel=RESIZE_KERNEL,
+            batch=1,
+            threads=1,
+            rounds=1,
+            warmup=0,
         )
 
 

@@ -22,8 +22,11 @@ from retinaflow.runtime.onnxruntime_runner import OnnxRuntimeRunner
 from retinaflow.runtime.tvm_runner import TvmRunner
 from retinaflow.tuning import DATABASE_FILES, tune_head
 
+from .configs import FP16_ACCUMULATE, OPSET, RESIZE_KERNEL, quantize_settings, tuning_settings
+
 SIZE = 64
 SHAPE = [1, 3, SIZE, SIZE]
+FIDELITY = {"resize_kernel": RESIZE_KERNEL, "batch_size": 1, "threads": 1}
 
 
 @pytest.fixture(scope="module")
@@ -36,20 +39,31 @@ def inputs(tmp_path_factory):
     for conv in (m for m in model.modules() if isinstance(m, torch.nn.Conv2d)):
         torch.nn.init.kaiming_normal_(conv.weight)
     onnx_path = root / "head.onnx"
-    export_head_onnx(HeadMaps(model), onnx_path, SIZE)
+    export_head_onnx(HeadMaps(model), onnx_path, SIZE, OPSET)
     make_demo_dataset(root / "demo", "val", 4)
     images = sorted((root / "demo" / "images").glob("*.jpg"))
     qdq = root / "head.int8-max.onnx"
-    quantize_head(onnx_path, qdq, images, SIZE, method="max")
+    quantize_head(onnx_path, qdq, images, SIZE, **quantize_settings(method="max"))
     untuned = root / "tuning-0"
-    tune_head(onnx_path, untuned, default_target(), trials=0, input_shape=SHAPE)
+    tune_head(
+        onnx_path, untuned, default_target(), trials=0, input_shape=SHAPE, **tuning_settings()
+    )
     return {"root": root, "onnx": onnx_path, "images": images, "qdq": qdq, "untuned": untuned}
 
 
 def _build(inputs, name, precision, source=None, tuning_dir=None):
     root = inputs["root"]
     so, meta = root / name / "module.so", root / name / "meta.json"
-    compile_head(source or inputs["onnx"], so, meta, None, precision, SHAPE, tuning_dir=tuning_dir)
+    compile_head(
+        source or inputs["onnx"],
+        so,
+        meta,
+        None,
+        precision,
+        SHAPE,
+        tuning_dir=tuning_dir,
+        fp16_accumulate=FP16_ACCUMULATE,
+    )
     return so, json.loads(meta.read_text())
 
 
@@ -79,7 +93,7 @@ def test_default_target_is_this_host():
 
 def test_fp32_build_matches_onnxruntime(inputs, fp32):
     so, meta = fp32
-    report = fidelity_of_build(so, inputs["onnx"], inputs["images"], SIZE)
+    report = fidelity_of_build(so, inputs["onnx"], inputs["images"], SIZE, **FIDELITY)
     # the same float32 arithmetic in another summation order: relative noise ~1e-6 per layer
     # (sqrt of ~600 products x 2^-24), cosine 1 - 1e-10; the limits allow 100x that error
     # (0.4% noise/signal, 1e-4 of a map's range) and a wrong op or layout falls far outside
@@ -129,7 +143,7 @@ def test_wrong_input_shape_is_named(fp32):
 
 def test_fp16_build_is_close_not_identical(inputs, fp16, fp32):
     so, meta = fp16
-    report = fidelity_of_build(so, inputs["onnx"], inputs["images"], SIZE)
+    report = fidelity_of_build(so, inputs["onnx"], inputs["images"], SIZE, **FIDELITY)
     # float16 rounds inputs and weights to 2^-11 relative, accumulating in float32: ~3e-4
     # noise per layer, under 0.5% over the head (cosine > 0.99999); 0.999 allows 4.5%
     assert report["cosine_min"] > 0.999
@@ -147,7 +161,7 @@ def test_int8_build_runs_integer_convs(inputs, int8):
     assert meta["int8_execution"] == "integer"
     assert meta["conv_input_dtypes"] == ["uint8*int8"]
     assert meta["integer_convs"] > 0 and meta["float_convs"] == 0
-    to_fp32 = fidelity_of_build(so, inputs["onnx"], inputs["images"], SIZE)
+    to_fp32 = fidelity_of_build(so, inputs["onnx"], inputs["images"], SIZE, **FIDELITY)
     # int8 rounding: a step of range/255 per tensor (half a step ~2e-3 of the range at the
     # outputs alone), ~1% noise per layer, ~5% over the head (cosine ~0.9987); 0.98 allows
     # 20% (see tests/test_quantize.py). Under 1e-3 would mean no rounding happened.
@@ -165,6 +179,7 @@ def test_database_of_another_shape_is_refused(inputs, tmp_path):
             "fp32",
             [1, 3, 96, 96],
             tuning_dir=inputs["untuned"],
+            fp16_accumulate=FP16_ACCUMULATE,
         )
     assert not (tmp_path / "m.so").exists()
 
@@ -172,13 +187,15 @@ def test_database_of_another_shape_is_refused(inputs, tmp_path):
 @pytest.mark.slow
 def test_tuning_fills_the_database_and_compile_applies_it(inputs):
     folder = inputs["root"] / "tuning-4"
-    tuning = tune_head(inputs["onnx"], folder, None, trials=4, input_shape=SHAPE)
+    tuning = tune_head(
+        inputs["onnx"], folder, None, trials=4, input_shape=SHAPE, **tuning_settings()
+    )
     assert tuning["tasks"] > 10 and tuning["records"] >= 1
     assert (folder / DATABASE_FILES[1]).stat().st_size > 0
     assert not list(inputs["root"].glob(".tmp-*"))
     so, meta = _build(inputs, "fp32-tuned", "fp32", tuning_dir=folder)
     assert meta["tuning_trials"] == 4 and meta["tuned_functions"] >= 1
-    report = fidelity_of_build(so, inputs["onnx"], inputs["images"], SIZE)
+    report = fidelity_of_build(so, inputs["onnx"], inputs["images"], SIZE, **FIDELITY)
     assert report["cosine_min"] > 0.99999
 
 
@@ -193,7 +210,7 @@ def test_int8_methods_share_their_convolution_workloads(inputs):
     from retinaflow.compile import ANCHOR_BLOCK, module_equality, prepare_head
 
     kl = inputs["root"] / "head.int8-kl.onnx"
-    quantize_head(inputs["onnx"], kl, inputs["images"], SIZE, method="kl")
+    quantize_head(inputs["onnx"], kl, inputs["images"], SIZE, **quantize_settings(method="kl"))
     target = resolve_target({"kind": "llvm", "num-cores": 2})  # x86-64 without VNNI
     assert module_equality(target) == ANCHOR_BLOCK
     mods = {
@@ -230,7 +247,7 @@ def test_int8_methods_share_their_packed_convolutions_on_a_vnni_target(inputs):
 
     kl = inputs["root"] / "head.int8-kl.onnx"
     if not kl.exists():
-        quantize_head(inputs["onnx"], kl, inputs["images"], SIZE, method="kl")
+        quantize_head(inputs["onnx"], kl, inputs["images"], SIZE, **quantize_settings(method="kl"))
     target = resolve_target({"kind": "llvm", "mcpu": "cascadelake", "num-cores": 2})
     assert module_equality(target) == STRUCTURAL
     tasks = {

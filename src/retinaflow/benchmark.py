@@ -43,7 +43,7 @@ def median_table(
 
 
 def time_preprocessing(
-    paths: Sequence[str | os.PathLike], size: int, kernel: str = "pil", threads: int = 1
+    paths: Sequence[str | os.PathLike], size: int, kernel: str, threads: int = 1
 ) -> dict[str, float]:
     """ms per image: decode (+RGB, EXIF), resize + scale, both serially; and the wall time per
     image of the whole preprocessing in `threads` threads (what the LoadGen QSL does)."""
@@ -70,10 +70,11 @@ def time_preprocessing(
 
 
 def time_postprocessing(
-    maps: list[np.ndarray], arch: str, size: int, batch: int, repeats: int = 5
+    maps: list[np.ndarray], arch: str, size: int, batch: int, settings, repeats: int = 5
 ) -> float:
     """ms per image of postprocess.postprocess_detections on `maps` (the 10 head maps of one
-    image) repeated into a batch of `batch`, as the SUT runs it."""
+    image) repeated into a batch of `batch`, as the SUT runs it; `settings`: a
+    postprocess.PostprocessSettings."""
     import torch
 
     from .model.architectures import anchor_generator
@@ -88,7 +89,9 @@ def time_postprocessing(
     runs = []
     for _ in range(repeats + 1):  # the first one warms up
         started = time.perf_counter()
-        postprocess_detections(class_maps, box_maps, anchors, (size, size), [(1, 1)] * batch)
+        postprocess_detections(
+            class_maps, box_maps, anchors, (size, size), [(1, 1)] * batch, settings
+        )
         runs.append(time.perf_counter() - started)
     return 1e3 * statistics.median(runs[1:]) / batch
 

@@ -258,16 +258,18 @@ def compile_head(
     onnx_path: str | os.PathLike,
     out_so: str | os.PathLike,
     meta_json: str | os.PathLike,
-    target=None,
-    precision: str = "fp32",
-    input_shape: list[int] = (1, 3, 800, 800),
+    target,
+    precision: str,
+    input_shape: list[int],
     tuning_dir: str | os.PathLike | None = None,
-    fp16_accumulate: str = "float32",
+    *,
+    fp16_accumulate: str,
 ) -> dict:
     """Build `onnx_path` with TVM Relax into a self-contained `out_so`; write and return meta.
 
     For int8, `onnx_path` is the QDQ model. With `tuning_dir`, the MetaSchedule database there
     schedules the functions it holds; the rest keep TVM's default (untuned) schedules.
+    `target` (None or "host": this CPU), `fp16_accumulate`: the config's compile.* values.
     """
     import tvm
 

@@ -31,8 +31,9 @@ def _mlperf_folder_problem(root: Path, layout: str, annotations: str) -> str | N
 
 
 def config_problems(config: dict, resolve: Callable[[str], str] = str) -> list[str]:
-    """One line per problem: `key: value ... what would be right`. `resolve` turns a configured
-    path into the path the rules will open (relative paths may name shipped files)."""
+    """One line per problem: `key: value ... what would be right`. `config` is complete
+    (config/config.yaml holds every key); `resolve` turns a configured path into the path the
+    rules will open (relative paths may name shipped files)."""
     problems = []
     weights = config["model"]["weights"]
     if weights["source"] == "local":
@@ -45,7 +46,7 @@ def config_problems(config: dict, resolve: Callable[[str], str] = str) -> list[s
             )
     dataset = config["dataset"]
     if dataset["source"] == "local":
-        root = dataset.get("local_root")
+        root = dataset["local_root"]
         problem = (
             "is not set"
             if not root
@@ -58,29 +59,29 @@ def config_problems(config: dict, resolve: Callable[[str], str] = str) -> list[s
                 "<root>/validation/data/*.jpg"
             )
     if dataset["source"] == "direct":
-        for key, value in sorted(dataset.get("urls", {}).items()):
+        for key, value in sorted(dataset["urls"].items()):
             local = _local(value)
             if local is not None and not Path(resolve(str(local))).exists():
                 problems.append(
                     f"dataset.urls.{key}: {value} is neither an http(s) URL nor an existing "
                     "local path: give the URL, or the path of the file fetched by hand"
                 )
-    calibration = config.get("calibration", {})
-    if calibration.get("source") == "demo":
+    calibration = config["calibration"]
+    if calibration["source"] == "demo":
         if dataset["source"] != "demo":
             problems.append(
                 f"calibration.source: demo, but dataset.source is {dataset['source']}: the demo "
                 "calibration split goes with the demo dataset; use calibration.source: mlperf"
             )
-        elif calibration.get("seed") == dataset.get("demo", {}).get("seed"):
+        elif calibration["seed"] == dataset["demo"]["seed"]:
             problems.append(
                 f"calibration.seed: {calibration['seed']} is the seed of the evaluation split "
                 "(dataset.demo.seed): calibration would see the images that are scored; pick "
                 "another seed (the demo's is 3000)"
             )
-    fetch = calibration.get("fetch", {})
-    if calibration.get("source") == "mlperf" and fetch.get("source") == "local":
-        root = fetch.get("local_root")
+    fetch = calibration["fetch"]
+    if calibration["source"] == "mlperf" and fetch["source"] == "local":
+        root = fetch["local_root"]
         problem = (
             "is not set"
             if not root

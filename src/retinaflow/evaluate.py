@@ -17,7 +17,7 @@ SEED_KEYS = ("bbox_mAP", "bbox_mAP_50", "bbox_mAP_75", "bbox_mAP_s", "bbox_mAP_m
 
 
 def score_detections(
-    annotations: str | os.PathLike, detections: list[dict], max_detections: int = 100
+    annotations: str | os.PathLike, detections: list[dict], max_detections: int
 ) -> dict:
     """COCOeval(iouType="bbox") of COCO-format detections against an annotations json.
 
@@ -68,7 +68,7 @@ def detections_to_coco(image_id: int, boxes: np.ndarray, scores, labels) -> list
     return out
 
 
-def score_file(annotations, detections_path, out_path, max_detections: int = 100) -> dict:
+def score_file(annotations, detections_path, out_path, max_detections: int) -> dict:
     """Score a detections json and write results/map_{variant}.json."""
     from .io import read_json, write_json
 

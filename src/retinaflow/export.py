@@ -16,7 +16,7 @@ from .io import atomic_path
 from .model.head import INPUT_NAME, OUTPUT_NAMES, HeadMaps
 
 
-def export_head_onnx(head: HeadMaps, path: str | os.PathLike, image_size: int, opset: int = 17):
+def export_head_onnx(head: HeadMaps, path: str | os.PathLike, image_size: int, opset: int):
     """Write the head as ONNX with a dynamic batch dimension and stable input/output names."""
     head = head.eval()
     dummy = torch.zeros(1, 3, image_size, image_size)
@@ -64,8 +64,8 @@ def check_parity(
     head: HeadMaps,
     onnx_path: str | os.PathLike,
     images: np.ndarray,
-    max_rel: float = 1e-4,
-    threads: int = 1,
+    max_rel: float,
+    threads: int,
 ) -> dict:
     """Run PyTorch and ONNX Runtime on the same preprocessed images and compare the 10 maps.
 
@@ -98,9 +98,9 @@ def parity_on_dataset(
     annotations,
     image_dir,
     record_path,
-    num_images: int = 4,
-    max_rel: float = 1e-4,
-    threads: int = 1,
+    num_images: int,
+    max_rel: float,
+    threads: int,
 ) -> dict:
     """Parity of `onnx_path` against the checkpoint on the first evaluation images; the record
     is written to `record_path` whether or not it passes, then a failure raises."""

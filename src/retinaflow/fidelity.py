@@ -24,8 +24,8 @@ def measure_fidelity(
     reference: HeadRunner,
     image_paths: Sequence[str | os.PathLike],
     image_size: int,
-    resize_kernel: str = "pil",
-    batch_size: int = 1,
+    resize_kernel: str,
+    batch_size: int,
 ) -> dict:
     """Per map over all images: lowest and mean cosine, largest absolute and relative error."""
     per_map: dict[str, dict[str, list[float]]] = {
@@ -110,9 +110,9 @@ def fidelity_of_build(
     reference_onnx: str | os.PathLike,
     image_paths: Sequence[str | os.PathLike],
     image_size: int,
-    resize_kernel: str = "pil",
-    batch_size: int = 1,
-    threads: int = 1,
+    resize_kernel: str,
+    batch_size: int,
+    threads: int,
 ) -> dict:
     """measure_fidelity of a build file (.so or .onnx) against the fp32 ONNX model."""
     record = measure_fidelity(

@@ -32,10 +32,10 @@ def infer_images(
     runner: HeadRunner,
     arch: str,
     image_size: int,
-    resize_kernel: str = "pil",
-    batch_size: int = 8,
-    workers: int = 2,
-    settings: PostprocessSettings = PostprocessSettings(),
+    resize_kernel: str,
+    batch_size: int,
+    workers: int,
+    settings: PostprocessSettings,
     progress: bool = True,
 ) -> Iterator[tuple[ImageRecord, dict[str, np.ndarray]]]:
     """Yield (record, detections) in record order; detections hold numpy boxes/scores/labels."""

@@ -32,15 +32,19 @@ def infer_variant(
     image_dir,
     outputs: dict[str, str | os.PathLike],
     model: dict,
-    resize_kernel: str = "pil",
-    postprocess: dict | None = None,
-    batch_size: int = 8,
-    device: str = "cpu",
-    threads: int = 1,
-    draw_images: int = 0,
-    draw_min_score: float = 0.3,
+    resize_kernel: str,
+    postprocess: dict,
+    batch_size: int,
+    device: str,
+    threads: int,
+    draw_images: int,
+    draw_min_score: float,
 ) -> dict:
-    """Write outputs["detections"], ["txt"], ["drawn"], ["stats"]; return the stats."""
+    """Write outputs["detections"], ["txt"], ["drawn"], ["stats"]; return the stats.
+
+    The settings are the config's (preprocess.resize_kernel, postprocess, infer.*): no
+    defaults here, config/config.yaml holds them.
+    """
     data = load_annotations(annotations)
     records = image_records(data, image_dir)
     runner = open_runner(variant, runtime_path, model, threads, device, batch_size)
@@ -52,7 +56,7 @@ def infer_variant(
         resize_kernel=resize_kernel,
         batch_size=batch_size,
         workers=threads,
-        settings=PostprocessSettings(**(postprocess or {})),
+        settings=PostprocessSettings(**postprocess),
     )
     names = class_names(data)
     write_detections_json(outputs["detections"], results)

@@ -41,12 +41,12 @@ from torchvision.ops import boxes as box_ops
 
 @dataclass(frozen=True)
 class PostprocessSettings:
-    """MLPerf's values by default."""
+    """The config's postprocess section (config/config.yaml has MLPerf's values)."""
 
-    score_thresh: float = 0.05
-    topk_candidates: int = 1000
-    nms_thresh: float = 0.5
-    detections_per_img: int = 300
+    score_thresh: float
+    topk_candidates: int
+    nms_thresh: float
+    detections_per_img: int
 
 
 BOX_CODER = BoxCoder(weights=(1.0, 1.0, 1.0, 1.0), bbox_xform_clip=math.log(1000.0 / 16))
@@ -280,7 +280,7 @@ def postprocess_detections(
     anchors: list[torch.Tensor],
     image_size: tuple[int, int],
     original_sizes: list[tuple[int, int]],
-    settings: PostprocessSettings = PostprocessSettings(),
+    settings: PostprocessSettings,
 ) -> list[dict[str, torch.Tensor]]:
     """Detections per image: boxes (xyxy, original pixels), scores and labels, best first.
 

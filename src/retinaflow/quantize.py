@@ -21,10 +21,10 @@ from .model.head import INPUT_NAME, OUTPUT_NAMES
 CALIBRATION_METHODS = ("max", "kl", "percentile")
 ACTIVATION_TYPES = ("uint8", "int8")
 # ORT's Entropy default is 128 histogram bins for 128 quantized bins: its KL search then has a
-# single candidate, the full range, and "kl" gives MinMax's model byte for byte. 2048 bins
-# (TensorRT's entropy calibrator) let it clip outliers; ORT's search is a Python loop,
-# quadratic in the bins: ~0.5 s per tensor at 2048 here.
-HISTOGRAM_BINS = 2048
+# single candidate, the full range, and "kl" gives MinMax's model byte for byte. More bins
+# (quantize.histogram_bins: 2048 in config/config.yaml, as TensorRT's entropy calibrator) let
+# it clip outliers; ORT's search is a Python loop, quadratic in the bins: ~0.5 s per tensor
+# at 2048 here.
 KL_QUANTIZED_BINS = 128
 
 
@@ -122,14 +122,15 @@ def quantize_head(
     out_path: str | os.PathLike,
     image_paths: Sequence[str | os.PathLike],
     image_size: int,
-    resize_kernel: str = "pil",
-    method: str = "max",
-    per_channel: bool = True,
-    activation_type: str = "uint8",
-    percentile: float = 99.999,
-    histogram_bins: int = HISTOGRAM_BINS,
+    resize_kernel: str,
+    method: str,
+    per_channel: bool,
+    activation_type: str,
+    percentile: float,
+    histogram_bins: int,
 ) -> dict:
     """Calibrate `onnx_path` on the images and write a QDQ model to `out_path` (atomically).
+    The settings are the config's preprocess.resize_kernel and quantize.* values.
 
     Returns a small record of what was done (for a log or a meta file).
     """

@@ -76,22 +76,24 @@ def _build_candidate(mod, target, _params):
 def tune_head(
     onnx_path: str | os.PathLike,
     work_dir: str | os.PathLike,
-    target=None,
+    target,
+    *,
+    input_shape: list[int],
+    precision: str,
+    fp16_accumulate: str,
+    trials_per_iter: int,
+    seed: int,
+    tasks: str,
+    use_shipped: bool,
     trials: int = 0,
-    input_shape: list[int] = (1, 3, 800, 800),
-    precision: str = "fp32",
-    fp16_accumulate: str = "float32",
-    trials_per_iter: int = 16,
-    seed: int = 0,
-    builder_timeout_s: float = 60.0,
     trials_per_task: int | None = None,
-    tasks: str = CONVOLUTION_TASKS,
     model: str | None = None,
-    use_shipped: bool = False,
+    builder_timeout_s: float = 60.0,
 ) -> dict:
     """Tune with `trials` candidates in all (0: an empty, valid database) into `work_dir`;
     with `trials_per_task`, the budget is that many per extracted task instead
-    (config key compile.tuning.trials_per_task).
+    (config key compile.tuning.trials_per_task). The settings without a default are the
+    config's compile.* and compile.tuning.* values.
 
     With `use_shipped`, a database shipped for `model` on this target's ISA class
     (shipped_tuning) is the start: 0 trials then gives its schedules, more trials tune on

@@ -8,7 +8,11 @@ from snakemake.utils import validate
 from retinaflow.calibration import calibration_set
 from retinaflow.config_checks import config_problems, resolver
 
-validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+# The schema checks types, choices and ranges and fills nothing in: config/config.yaml (the
+# Snakefile's configfile, which every --configfile is merged over) holds every default.
+validate(
+    config, workflow.source_path("../schemas/config.schema.yaml"), set_default=False
+)
 # What the schema cannot say (files the config names exist, the calibration split is not the
 # scored one): checked here, before the first job runs.
 _problems = config_problems(config, resolver(workflow.basedir))

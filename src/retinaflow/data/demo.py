@@ -124,9 +124,11 @@ def make_demo_image(seed: int, index: int) -> tuple[Image.Image, list[dict]]:
 
 
 def make_demo_dataset(
-    root: str | os.PathLike, split: str = "val", num_images: int = 200, seed: int | None = None
+    root: str | os.PathLike, split: str, num_images: int, seed: int | None = None
 ) -> Path:
     """Write <root>/images/<ImageID>.jpg and <root>/annotations.json; return the json path.
+    `seed` None: the split's own (SPLIT_SEEDS, those of the shipped demo model); the workflow
+    passes the config's (dataset.demo.seed, calibration.seed).
 
     Image ids follow MLCommons: sorted by ImageID, factorised, plus 1.
     """

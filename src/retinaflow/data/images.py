@@ -62,15 +62,13 @@ def load_image_cv2(path: str | os.PathLike) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)  # a channel swap, exact
 
 
-def decode_image(path: str | os.PathLike, kernel: str = "pil") -> Image.Image | np.ndarray:
+def decode_image(path: str | os.PathLike, kernel: str) -> Image.Image | np.ndarray:
     """Decode an image the way `kernel` expects: OpenCV for `mlperf` (MLPerf's reference decode,
     an RGB uint8 array), PIL for the others (an RGB image). `resize_image` takes either."""
     return load_image_cv2(path) if kernel == "mlperf" else load_image(path)
 
 
-def resize_image(
-    img: Image.Image | np.ndarray, size: tuple[int, int], kernel: str = "pil"
-) -> np.ndarray:
+def resize_image(img: Image.Image | np.ndarray, size: tuple[int, int], kernel: str) -> np.ndarray:
     """Stretch an RGB image (PIL, or HWC uint8 array) to size (height, width) bilinearly.
 
     Returns CHW float32 in [0, 1]. `kernel` picks the implementation: PIL's bilinear
@@ -115,7 +113,7 @@ def resize_image(
     raise ValueError(f"resize kernel must be one of {RESIZE_KERNELS}, got {kernel!r}")
 
 
-def preprocess_image(path, size: tuple[int, int], kernel: str = "pil") -> np.ndarray:
+def preprocess_image(path, size: tuple[int, int], kernel: str) -> np.ndarray:
     """Decode and resize one image file: the model's input without the batch dimension."""
     if kernel not in RESIZE_KERNELS:
         raise ValueError(f"resize kernel must be one of {RESIZE_KERNELS}, got {kernel!r}")
@@ -125,8 +123,8 @@ def preprocess_image(path, size: tuple[int, int], kernel: str = "pil") -> np.nda
 def iter_batches(
     paths: Sequence[str | os.PathLike],
     size: tuple[int, int],
-    kernel: str = "pil",
-    batch_size: int = 8,
+    kernel: str,
+    batch_size: int,
     workers: int = 2,
 ) -> Iterator[np.ndarray]:
     """Yield NCHW float32 batches in order. Images decode in a thread pool (PIL and OpenCV

@@ -70,20 +70,19 @@ def fetch_weights(
     timeout: float = 120.0,
     config_key: str = "model.weights.url",
 ) -> Path:
-    """Put the weights at `dest`: a copy of `path` when given, else a download of `url`.
+    """Put the weights at `dest`: a copy of `path` when given, else a download of `url` (the
+    config's model.weights.url; `published_weights()` names MLCommons' files and their md5s).
 
-    url/md5 default to the published TorchScript .pth. With `cache_dir` the download is kept
-    there under its own name and `dest` is a hard link (or copy) of it, so a cleaned workflow
-    never downloads the 150 MB again. The md5, when known, is checked on every path: a wrong
-    one moves the file to `<file>.bad-md5` and raises with both sums; the user's own file at
-    `path` is never moved.
+    With `cache_dir` the download is kept there under its own name and `dest` is a hard link
+    (or copy) of it, so a cleaned workflow never downloads the 150 MB again. The md5, when
+    known, is checked on every path: a wrong one moves the file to `<file>.bad-md5` and raises
+    with both sums; the user's own file at `path` is never moved.
     """
     dest = Path(dest)
     if path is not None:
         return download_file(str(path), dest, config_key=config_key, md5=md5)
     if url is None:
-        default = published_weights()
-        url, md5 = default.url, md5 or default.md5
+        raise ValueError(f"fetch_weights needs a url ({config_key}) or a path")
     if cache_dir is None:
         return download_file(
             url,

@@ -88,7 +88,7 @@ def accuracy_to_coco(samples: dict[int, np.ndarray], images: list[dict]) -> list
 
 
 def score_accuracy_log(
-    accuracy_json: str | os.PathLike, annotations: str | os.PathLike, max_detections: int = 100
+    accuracy_json: str | os.PathLike, annotations: str | os.PathLike, max_detections: int
 ) -> dict:
     """COCO mAP of a LoadGen accuracy log: evaluate.score_detections' record plus the log's
     path and sample count. Every image counts, so the log must cover all of them."""
@@ -105,7 +105,7 @@ def score_accuracy_log(
     return result
 
 
-def score_accuracy_file(accuracy_json, annotations, out_path, max_detections: int = 100) -> dict:
+def score_accuracy_file(accuracy_json, annotations, out_path, max_detections: int) -> dict:
     """Score an accuracy log and write results/map_loadgen_{variant}.json."""
     from ..io import write_json
 

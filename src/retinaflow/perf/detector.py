@@ -28,7 +28,7 @@ class BatchDetector:
         runner: HeadRunner,
         arch: str,
         image_size: int,
-        settings: PostprocessSettings = PostprocessSettings(),
+        settings: PostprocessSettings,
         timers: StageTimers | None = None,
     ):
         self.runner = runner

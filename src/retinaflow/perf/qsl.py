@@ -52,7 +52,7 @@ class SampleLibrary:
         self,
         records: list[ImageRecord],
         image_size: int,
-        resize_kernel: str = "pil",
+        resize_kernel: str,
         workers: int = 1,
         timers: StageTimers | None = None,
     ):

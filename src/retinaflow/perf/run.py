@@ -25,7 +25,6 @@ from .sut import DetectionSUT
 from .timers import StageTimers
 
 log = logging.getLogger("retinaflow")
-MLPERF_PERFORMANCE_SAMPLES = 64
 
 
 def build_batch(runtime_path: str | os.PathLike) -> int | None:
@@ -92,12 +91,12 @@ def run_loadgen(
     settings: dict | None,
     out_json: str | os.PathLike | None,
     log_dir: str | os.PathLike,
-    threads: int = 1,
-    batch_size: int = 8,
-    performance_sample_count: int | None = MLPERF_PERFORMANCE_SAMPLES,
-    resize_kernel: str = "pil",
-    postprocess: dict | None = None,
-    device: str = "cpu",
+    threads: int,
+    batch_size: int,
+    performance_sample_count: int,
+    resize_kernel: str,
+    postprocess: dict,
+    device: str,
     postprocess_threads: int | None = None,
 ) -> dict:
     """Run one LoadGen test; LoadGen's logs go to `log_dir` (replaced atomically when the test
@@ -112,7 +111,7 @@ def run_loadgen(
     3.4 ms), and to `threads` when PyTorch is the runtime.
     """
     records = sample_records(load_annotations(annotations), image_dir)
-    perf_count = min(performance_sample_count or MLPERF_PERFORMANCE_SAMPLES, len(records))
+    perf_count = min(performance_sample_count, len(records))
     test = loadgen_settings(scenario, mode, settings, perf_count)
     compiled = build_batch(runtime_path)
     runner = open_runner(variant, runtime_path, model, threads, device, compiled)
@@ -127,7 +126,7 @@ def run_loadgen(
         runner,
         model["arch"],
         model["image_size"],
-        PostprocessSettings(**(postprocess or {})),
+        PostprocessSettings(**postprocess),
         timers,
     )
     sut = DetectionSUT(detector, qsl, scenario, batch, timers)

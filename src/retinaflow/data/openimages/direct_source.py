@@ -38,7 +38,7 @@ def fetch_direct(
         urls,
         annotations / url_name(urls.boxes),
         annotations / url_name(urls.class_map),
-        download=settings.download,
+        download=settings.downloads(),
         config_prefix=prefix,
     )
     ids = listed_images(split, image_ids)
@@ -53,8 +53,8 @@ def fetch_direct(
         config_key=f"{prefix}.urls.images (a folder holding <split>/<ImageID>.jpg), "
         f"or use {prefix}.source: local",
         desc=f"{split.name} images",
-        workers=settings.download.workers,
-        retries=settings.download.retries,
-        timeout=settings.download.timeout,
+        workers=settings.downloads().workers,
+        retries=settings.downloads().retries,
+        timeout=settings.downloads().timeout,
     )
     return build_mlperf_json(table, classes, image_dir, split.annotations_path(root), image_ids=ids)

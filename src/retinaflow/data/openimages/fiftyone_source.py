@@ -46,7 +46,7 @@ def fetch_fiftyone(
     split = split_named(split)
     classes = list(classes) if classes is not None else mlperf_classes()
     prefix = settings.prefix(split)
-    log.warning("%s", zoo_download_caveat(settings.download))
+    log.warning("%s", zoo_download_caveat(settings.downloads()))
     ids = listed_images(split, image_ids)
     zoo_classes = None if ids is not None else classes
     if ids is None and settings.max_images is not None:
@@ -55,7 +55,7 @@ def fetch_fiftyone(
             settings.urls_for(split),
             split_dir / "labels" / "detections.csv",
             split_dir / "metadata" / "classes.csv",
-            download=settings.download,
+            download=settings.downloads(),
             config_prefix=prefix,
         )
         table = read_boxes(boxes_csv, read_class_map(class_map_csv), classes)
@@ -67,7 +67,7 @@ def fetch_fiftyone(
         split=split.openimages_split,
         classes=zoo_classes,
         image_ids=ids,
-        workers=settings.download.workers,
+        workers=settings.downloads().workers,
         config_prefix=prefix,
     )
     return build_from_dataset(

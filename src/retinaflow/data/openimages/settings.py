@@ -1,5 +1,6 @@
 """What an OpenImages run asks for, as one object: every source receives the same one, so a
-download setting cannot reach one source and miss another."""
+download setting cannot reach one source and miss another. The values are the config's
+(dataset.*, calibration.fetch.*): no defaults here, config/config.yaml holds them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ...errors import DatasetError
 
 if TYPE_CHECKING:
     from .splits import Split
@@ -18,70 +21,84 @@ class DownloadSettings:
     """How files are downloaded: parallel threads, retries after a transient failure, and the
     seconds a connection may stay silent."""
 
-    workers: int = 16
-    retries: int = 4
-    timeout: float = 60.0
+    workers: int
+    retries: int
+    timeout: float
 
     @classmethod
-    def from_config(cls, section: Mapping | None) -> DownloadSettings:
+    def from_config(cls, section: Mapping) -> DownloadSettings:
         """From the config's download section (keys workers, retries, timeout_s)."""
-        section = section or {}
         return cls(
-            workers=section.get("workers", cls.workers),
-            retries=section.get("retries", cls.retries),
-            timeout=section.get("timeout_s", cls.timeout),
+            workers=section["workers"], retries=section["retries"], timeout=section["timeout_s"]
         )
 
 
 @dataclass(frozen=True)
 class SourceUrls:
-    """Where the box CSV, the class map and the image bucket are; None: the split's default.
-    Each may also be a local path (a file fetched by hand)."""
+    """Where the box CSV, the class map and the image bucket are (the config's urls section);
+    None: not given, which the sources that download refuse. Each may also be a local path (a
+    file fetched by hand)."""
 
     boxes: str | None = None
     class_map: str | None = None
     images: str | None = None
 
     @classmethod
-    def from_config(cls, section: Mapping | None) -> SourceUrls:
-        """From the config's urls section; an empty value means the default."""
-        return cls(**{key: value or None for key, value in (section or {}).items()})
-
-    def or_defaults(self, defaults: SourceUrls) -> SourceUrls:
-        """These URLs, each missing one taken from `defaults`."""
-        return SourceUrls(
-            **{f.name: getattr(self, f.name) or getattr(defaults, f.name) for f in fields(self)}
-        )
+    def from_config(cls, section: Mapping) -> SourceUrls:
+        """From the config's urls section (keys boxes, class_map, images); empty: not given."""
+        return cls(**{f.name: section[f.name] or None for f in fields(cls)})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OpenImagesSettings:
     """Where an OpenImages split comes from and how it is fetched: everything but the split.
 
-    source: direct | fiftyone | local. cache_root: where direct and fiftyone leave the split in
+    source: direct | fiftyone | local. download, urls: how and from where direct and fiftyone
+    download (local needs neither). cache_root: where direct and fiftyone leave the split in
     the MLPerf layout, kept across runs. local_root: the MLPerf-layout folder source local
     checks. zoo_dir: fiftyone's zoo folder (None: fiftyone's own). max_images, seed: a seeded
-    subset of a split chosen from its box CSV. config_prefix: the config section that error
-    messages name (None: the split's).
+    subset of a split chosen from its box CSV (None: the whole split; a seed is needed with
+    max_images). config_prefix: the config section that error messages name (None: the
+    split's). Every value is the config's: None only where it means "not needed".
     """
 
-    source: str = "direct"
+    source: str
+    download: DownloadSettings | None = None
+    urls: SourceUrls = field(default_factory=SourceUrls)
     cache_root: str | os.PathLike | None = None
     local_root: str | os.PathLike | None = None
     zoo_dir: str | os.PathLike | None = None
-    urls: SourceUrls = field(default_factory=SourceUrls)
-    download: DownloadSettings = field(default_factory=DownloadSettings)
     max_images: int | None = None
-    seed: int = 42
+    seed: int | None = None
     config_prefix: str | None = None
+
+    def __post_init__(self):
+        if self.max_images is not None and self.seed is None:
+            raise ValueError("OpenImagesSettings.max_images needs a seed (config key *.seed)")
 
     def prefix(self, split: Split) -> str:
         """The config section that messages about `split` name."""
         return self.config_prefix or split.config_prefix
 
     def urls_for(self, split: Split) -> SourceUrls:
-        """The URLs to fetch `split` from: those set here, else the split's defaults."""
-        return self.urls.or_defaults(split.default_urls)
+        """The URLs to fetch `split` from; a DatasetError naming the key if one is not set."""
+        missing = [f.name for f in fields(self.urls) if not getattr(self.urls, f.name)]
+        if missing:
+            keys = ", ".join(f"{self.prefix(split)}.urls.{name}" for name in missing)
+            raise DatasetError(
+                f"config key {keys} is not set: give the URL, or the path of the file "
+                f"fetched by hand (config/config.yaml has OpenImages' own)"
+            )
+        return self.urls
+
+    def downloads(self) -> DownloadSettings:
+        """The download settings; the sources that download need them."""
+        if self.download is None:
+            raise ValueError(
+                "OpenImagesSettings.download is not set: the direct and fiftyone sources "
+                "download with it"
+            )
+        return self.download
 
     def cache_dir(self) -> Path:
         """cache_root as a Path; the sources that download need one."""

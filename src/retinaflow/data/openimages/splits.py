@@ -7,27 +7,18 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .settings import SourceUrls
-
-VALIDATION_BOXES_URL = (
-    "https://storage.googleapis.com/openimages/v5/validation-annotations-bbox.csv"
-)
-TRAIN_BOXES_URL = "https://storage.googleapis.com/openimages/v6/oidv6-train-annotations-bbox.csv"
-CLASS_MAP_URL = "https://storage.googleapis.com/openimages/v5/class-descriptions-boxable.csv"
-IMAGES_URL = "https://open-images-dataset.s3.amazonaws.com"  # bucket open-images-dataset
-
 
 @dataclass(frozen=True)
 class Split:
     """One MLPerf split. name: its folder in the MLPerf layout, <root>/<name>/data.
     openimages_split: OpenImages' own split (the bucket folder, the zoo's split). listed: its
     images are a fixed list (MLPerf's calibration list), all fetched even those without a box
-    of the classes; otherwise they are the images with such a box in the box CSV."""
+    of the classes; otherwise they are the images with such a box in the box CSV. Where its
+    files are downloaded from is the config's (dataset.urls, calibration.fetch.urls)."""
 
     name: str
     openimages_split: str
     annotations_json: str
-    default_urls: SourceUrls
     listed: bool
     config_prefix: str
 
@@ -47,7 +38,6 @@ SPLITS = {
         name="validation",
         openimages_split="validation",
         annotations_json="openimages-mlperf.json",
-        default_urls=SourceUrls(VALIDATION_BOXES_URL, CLASS_MAP_URL, IMAGES_URL),
         listed=False,
         config_prefix="dataset",
     ),
@@ -55,7 +45,6 @@ SPLITS = {
         name="calibration",
         openimages_split="train",
         annotations_json="openimages-calibration-mlperf.json",
-        default_urls=SourceUrls(TRAIN_BOXES_URL, CLASS_MAP_URL, IMAGES_URL),
         listed=True,
         config_prefix="calibration",
     ),
