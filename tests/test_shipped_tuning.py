@@ -24,6 +24,7 @@ from retinaflow.shipped_tuning import (
     choose,
     copy_database,
     coverage,
+    digest,
     shipped_root,
     target_isa,
 )
@@ -183,3 +184,16 @@ def test_database_of_another_class_is_ignored_with_a_message(demo_qdq, caplog):
     assert meta["shipped_database"] is None and meta["trials"] == 0 and meta["records"] == 0
     messages = [r.getMessage() for r in caplog.records]
     assert sum("ignored" in m and "neither AVX2 nor AVX-512 VNNI" in m for m in messages) == 2
+
+
+def test_digest_follows_the_shipped_files(tmp_path):
+    """The tune rule's param: a changed shipped database must change it (and rerun tuning)."""
+    folder = _fake_shipped(tmp_path, ISA_VNNI)
+    before = digest(tmp_path)
+    assert digest(tmp_path) == before  # stable
+    (folder / "database_tuning_record.json.gz").write_bytes(b"other records")
+    after = digest(tmp_path)
+    assert after != before
+    (folder / "database_tuning_record.json.gz").write_bytes(b"yet other records")
+    assert digest(tmp_path) not in (before, after)
+    assert len(digest()) == 64  # the package's own

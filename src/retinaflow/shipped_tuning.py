@@ -57,6 +57,19 @@ def describe_target(target) -> str:
     return f"{target.kind.name} -mcpu={mcpu}" if mcpu else str(target.kind.name)
 
 
+def digest(root=None) -> str:
+    """A sha256 over every shipped database's files: the tuning rule takes it as a param, so
+    that a package update that changes a shipped database reruns tuning and what follows."""
+    import hashlib
+
+    root = Path(root) if root is not None else shipped_root()
+    sha = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []:
+        sha.update(str(path.relative_to(root)).encode())
+        sha.update(path.read_bytes())
+    return sha.hexdigest()
+
+
 @dataclass
 class Choice:
     """The shipped database a tuning job starts from (None: from scratch), and why."""

@@ -116,6 +116,16 @@ def tuning_onnx(wildcards):
     return f"models/{wildcards.model}/head.sim.onnx"
 
 
+def shipped_tuning_digest(wildcards):
+    """The shipped tuning databases' digest when the config starts from them: a package update
+    that changes one reruns tuning (retinaflow.shipped_tuning)."""
+    if not config["compile"]["tuning"]["shipped"]:
+        return None
+    from retinaflow.shipped_tuning import digest
+
+    return digest()
+
+
 def tuning_dir(wildcards):
     """The MetaSchedule database a build compiles with: one per (model, precision)."""
     return f"builds/{wildcards.model}/tuning-{precision(wildcards.build)}"

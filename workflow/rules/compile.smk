@@ -21,6 +21,7 @@ rule tune_head:
         trials_per_task=lookup(within=config, dpath="compile/tuning/trials_per_task"),
         tasks=lookup(within=config, dpath="compile/tuning/tasks"),
         shipped=lookup(within=config, dpath="compile/tuning/shipped"),
+        shipped_digest=shipped_tuning_digest,
         model=lambda wildcards: wildcards.model,
         trials_per_iter=lookup(within=config, dpath="compile/tuning/trials_per_iter"),
         seed=lookup(within=config, dpath="compile/tuning/seed"),
