@@ -19,15 +19,18 @@ START = time.time()
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
+# One rule file per stage, in DAG order (the stage table: README.md, Architecture).
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/calibration.smk"
 include: "workflow/rules/model.smk"
-include: "workflow/rules/infer.smk"
 include: "workflow/rules/quantize.smk"
 include: "workflow/rules/compile.smk"
+include: "workflow/rules/fidelity.smk"
+include: "workflow/rules/infer.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/speed.smk"
-include: "workflow/rules/report.smk"
+include: "workflow/rules/summary.smk"
 include: "workflow/rules/perf.smk"
 
 

@@ -201,7 +201,7 @@ def test_accuracy_run_scores_like_the_reference_loop(demo_build, tmp_path):
     from retinaflow.data.annotations import image_records
     from retinaflow.infer import coco_results, infer_images
     from retinaflow.perf import run_loadgen
-    from retinaflow.pipeline import open_runner
+    from retinaflow.runners import open_runner
 
     data = read_json(demo_build["annotations"])
     images = data["images"][:40][::-1]

@@ -37,7 +37,7 @@ def runtime_name(variant: str) -> str:
 
 def open_speed_runner(variant: str, path, model: dict, threads: int, batch: int):
     """The variant's runner, with idle threads that sleep (see the module docstring)."""
-    from .pipeline import open_runner
+    from .runners import open_runner
 
     if variant.startswith("onnx"):
         from .runtime.onnxruntime_runner import OnnxRuntimeRunner

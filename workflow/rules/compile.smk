@@ -1,3 +1,7 @@
+# TVM: the MetaSchedule tuning database of a precision (tune_head) and the builds compiled
+# with it (compile_head).
+
+
 rule tune_head:
     # one MetaSchedule database per (model, precision), shared by all its builds
     input:
@@ -52,30 +56,3 @@ rule compile_head:
         fp16_accumulate=lookup(within=config, dpath="compile/fp16_accumulate"),
     script:
         "../scripts/compile_head.py"
-
-
-rule measure_fidelity:
-    input:
-        **calibration_files(),
-        library="builds/{model}/{build}/module.so",
-        reference="models/{model}/head.sim.onnx",
-    output:
-        "builds/{model}/{build}/fidelity.json",
-    log:
-        "logs/fidelity/{model}-{build}.log",
-    conda:
-        "../../envs/tvm.yaml"
-    threads: 2
-    resources:
-        mem_mb=mem_mb("infer"),
-    params:
-        image_size=lookup(within=config, dpath="model/image_size"),
-        resize_kernel=lookup(within=config, dpath="preprocess/resize_kernel"),
-        batch=lookup(within=config, dpath="compile/batch"),
-        max_images=lookup(within=config, dpath="fidelity/max_images"),
-        precision=lambda wildcards: precision(wildcards.build),
-        min_cosine=lambda wildcards: config["fidelity"]["min_cosine"][
-            precision(wildcards.build)
-        ],
-    script:
-        "../scripts/measure_fidelity.py"

@@ -1,3 +1,7 @@
+# Dataset: the evaluation split, data/{dataset}/annotations.json and images/ (the demo's
+# generator, or OpenImages through dataset.source).
+
+
 if config["dataset"]["source"] == "demo":
 
     rule make_demo_dataset:

@@ -1,3 +1,6 @@
+# Inference: a variant's artifact on the evaluation split -> detections (preds/).
+
+
 rule infer:
     input:
         **dataset_files(),

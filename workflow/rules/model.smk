@@ -1,3 +1,6 @@
+# Model: the checkpoint (fetch_weights) and its head, exported to ONNX and simplified.
+
+
 rule fetch_weights:
     input:
         weights_input(),
@@ -5,6 +8,8 @@ rule fetch_weights:
         "models/{model}/weights.pt",
     log:
         "logs/model/{model}-weights.log",
+    benchmark:
+        "benchmarks/model/{model}-weights.tsv"
     conda:
         "../../envs/torch.yaml"
     resources:

@@ -78,6 +78,8 @@ rule score_loadgen_accuracy:
         "results/map_loadgen_{variant}.json",
     log:
         "logs/score/loadgen-{variant}.log",
+    benchmark:
+        "benchmarks/score/loadgen-{variant}.tsv"
     conda:
         "../../envs/score.yaml"
     resources:

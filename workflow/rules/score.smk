@@ -1,3 +1,6 @@
+# Scoring: pycocotools' COCO mAP of a variant's detections (results/map_{variant}.json).
+
+
 rule score_detections:
     input:
         detections=f"preds/{MODEL}/{{variant}}/detections.json",
@@ -6,6 +9,8 @@ rule score_detections:
         "results/map_{variant}.json",
     log:
         "logs/score/{variant}.log",
+    benchmark:
+        "benchmarks/score/{variant}.tsv"
     conda:
         "../../envs/score.yaml"
     resources:

@@ -1,3 +1,6 @@
+# Speed: the heads of the summary's variants, timed side by side (the summary's speed column).
+
+
 rule measure_speed:
     # every summary variant's head, timed interleaved in one process (results/speed.json)
     input:

@@ -15,8 +15,8 @@ import torch
 
 from ..data.annotations import load_annotations
 from ..io import atomic_path, read_json, write_json
-from ..pipeline import open_runner
 from ..postprocess import PostprocessSettings
+from ..runners import open_runner
 from .detector import BatchDetector
 from .logs import loadgen_results
 from .qsl import SampleLibrary, sample_records

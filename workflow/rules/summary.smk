@@ -1,3 +1,6 @@
+# Summary: one table of every variant (mAP, MLPerf's 99% gate, calibration, speed).
+
+
 rule summarize_variants:
     input:
         maps=expand("results/map_{variant}.json", variant=VARIANTS),
@@ -11,6 +14,8 @@ rule summarize_variants:
         table="results/summary.csv",
     log:
         "logs/report/summary.log",
+    benchmark:
+        "benchmarks/report/summary.tsv"
     conda:
         "../../envs/score.yaml"
     params:

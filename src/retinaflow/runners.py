@@ -1,5 +1,7 @@
-"""The inference step of the DAG for any variant: open the variant's runner, run the dataset,
-write the detections json, the per-image txt files, drawn images and timing figures."""
+"""Variant -> runner: `open_runner` opens the runner of any variant (torch, onnx, onnx-int8, the
+TVM builds) for inference, speed and LoadGen; `infer_variant` is the infer rule's step on it:
+run the dataset, write the detections json, the per-image txt files, drawn images and timing
+figures. The backends themselves are in runtime/."""
 
 from __future__ import annotations
 
