@@ -101,8 +101,8 @@ def prepare(args):
     import torch
 
     from retinaflow.compile import compile_head
-    from retinaflow.data.demo import make_demo_dataset
     from retinaflow.data.images import preprocess_image
+    from retinaflow.demo.dataset import make_demo_dataset
     from retinaflow.export import export_head_onnx, simplify_onnx
     from retinaflow.model.architectures import build_retinanet
     from retinaflow.model.checkpoint import load_weights

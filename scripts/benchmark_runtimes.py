@@ -122,7 +122,7 @@ def benchmark(arch: str, args, rest: list[str]) -> None:
     # the host stages, per image; PyTorch's pool at 1 thread as beside another runtime
     torch.set_num_threads(1)
     if arch == "demo":
-        from retinaflow.data.demo import make_demo_dataset
+        from retinaflow.demo.dataset import make_demo_dataset
 
         stage_dir = bargs.cache / f"demo-images-{args.stage_images}"
         if not (stage_dir / "annotations.json").is_file():

@@ -12,8 +12,21 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
-from retinaflow.train import evaluate_demo_model, train_demo_model
+from retinaflow.demo.training import evaluate_demo_model, train_demo_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def demo_config() -> dict:
+    """config/demo.yaml merged over config/config.yaml, as the demo DAG runs with it."""
+    import yaml
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((ROOT / "config" / "demo.yaml").read_text()))
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,10 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     log(f"total wall time (data + training): {time.perf_counter() - start:.0f} s")
     if args.num_val > 0:
         result = evaluate_demo_model(
-            args.out, num_val=args.num_val, device=args.eval_device or args.device
+            args.out,
+            max_detections=demo_config()["score"]["max_detections"],
+            num_val=args.num_val,
+            device=args.eval_device or args.device,
         )
-        log(result["summary"].rstrip())
-        log(f"val bbox mAP@[.5:.95] on {args.num_val} images: {result['map']:.4f}")
+        log("\n".join(result["coco_summary"]) or "no detections")
+        log(f"val bbox mAP@[.5:.95] on {args.num_val} images: {result['bbox_mAP']:.4f}")
     return 0
 
 

@@ -17,7 +17,7 @@ from retinaflow.calibration import (
     write_calibration_list,
 )
 from retinaflow.data.annotations import load_annotations
-from retinaflow.data.demo import SPLIT_SEEDS, make_demo_dataset
+from retinaflow.demo.dataset import SPLIT_SEEDS, make_demo_dataset
 from retinaflow.errors import DatasetError, ImageError
 
 from .configs import DEMO  # config/demo.yaml merged over config/config.yaml

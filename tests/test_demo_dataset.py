@@ -1,4 +1,5 @@
-"""The demo set follows the openimages-mlperf.json conventions and is deterministic."""
+"""The demo set follows the openimages-mlperf.json conventions and is deterministic; its
+calibration split comes with the list file quantize reads."""
 
 import hashlib
 import json
@@ -6,7 +7,7 @@ import json
 import pytest
 
 from retinaflow.data.annotations import load_annotations
-from retinaflow.data.demo import DEMO_CLASSES, make_demo_dataset
+from retinaflow.demo.dataset import DEMO_CLASSES, make_demo_calibration, make_demo_dataset
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +61,11 @@ def test_deterministic_and_splits_differ(tmp_path):
     val = json.loads((tmp_path / "a/annotations.json").read_text())["images"]
     train = json.loads((tmp_path / "c/annotations.json").read_text())["images"]
     assert {i["file_name"] for i in val}.isdisjoint(i["file_name"] for i in train)
+
+
+def test_calibration_split_and_its_list(tmp_path):
+    names = make_demo_calibration(tmp_path / "demo", 5, 3000, tmp_path / "demo.txt")
+    assert (tmp_path / "demo.txt").read_text() == "".join(f"{n}\n" for n in names)
+    assert names == sorted(p.name for p in (tmp_path / "demo/images").iterdir())
+    same = make_demo_dataset(tmp_path / "again", "calibration", 5, 3000)
+    assert [i["file_name"] for i in json.loads(same.read_text())["images"]] == names

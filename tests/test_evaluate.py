@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from retinaflow.data.demo import make_demo_dataset
+from retinaflow.demo.dataset import make_demo_dataset
 from retinaflow.evaluate import STAT_NAMES, score_detections, score_file
 
 from .configs import MAX_DETECTIONS

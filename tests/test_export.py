@@ -7,7 +7,7 @@ import onnx
 import pytest
 import torch
 
-from retinaflow.data.demo import make_demo_dataset
+from retinaflow.demo.dataset import make_demo_dataset
 from retinaflow.errors import ParityError
 from retinaflow.export import export_head_onnx, parity_on_dataset, simplify_onnx
 from retinaflow.model.architectures import build_retinanet

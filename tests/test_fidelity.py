@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from retinaflow.data.demo import make_demo_dataset
+from retinaflow.demo.dataset import make_demo_dataset
 from retinaflow.errors import FidelityError, RetinaflowError
 from retinaflow.export import export_head_onnx
 from retinaflow.fidelity import check_fidelity, measure_fidelity, write_fidelity

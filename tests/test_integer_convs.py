@@ -33,8 +33,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from retinaflow.compile import compile_head
-from retinaflow.data.demo import make_demo_dataset
 from retinaflow.data.images import iter_batches
+from retinaflow.demo.dataset import make_demo_dataset
 from retinaflow.model.head import OUTPUT_NAMES
 from retinaflow.quantize import quantize_head
 from retinaflow.runtime import open_build

@@ -19,7 +19,7 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from retinaflow.data.demo import make_demo_dataset
+from retinaflow.demo.dataset import make_demo_dataset
 from retinaflow.export import export_head_onnx
 from retinaflow.fidelity import measure_fidelity
 from retinaflow.model.architectures import build_retinanet

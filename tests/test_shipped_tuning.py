@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from retinaflow.compile import compile_head, prepare_head, resolve_target
-from retinaflow.data.demo import make_demo_dataset
+from retinaflow.demo.dataset import make_demo_dataset
 from retinaflow.export import export_head_onnx, simplify_onnx
 from retinaflow.io import write_json
 from retinaflow.model.loading import load_head

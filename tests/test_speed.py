@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from retinaflow.compile import compile_head, default_target
-from retinaflow.data.demo import make_demo_dataset
+from retinaflow.demo.dataset import make_demo_dataset
 from retinaflow.export import export_head_onnx
 from retinaflow.io import write_json
 from retinaflow.model.architectures import build_retinanet

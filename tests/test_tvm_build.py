@@ -12,7 +12,7 @@ import torch
 import tvm
 
 from retinaflow.compile import compile_head, default_target, resolve_target, target_json
-from retinaflow.data.demo import make_demo_dataset
+from retinaflow.demo.dataset import make_demo_dataset
 from retinaflow.export import export_head_onnx
 from retinaflow.fidelity import fidelity_of_build
 from retinaflow.model.architectures import build_retinanet

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from retinaflow.data.demo import make_demo_dataset
+from retinaflow.demo.dataset import make_demo_dataset
 from retinaflow.scripting import job_logging
 
 with job_logging(snakemake.log[0], snakemake.threads) as log:

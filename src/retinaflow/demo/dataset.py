@@ -1,5 +1,5 @@
-"""The embedded offline demo: a deterministic synthetic detection set in the
-openimages-mlperf.json conventions.
+"""The demo's data: a deterministic synthetic detection set in the openimages-mlperf.json
+conventions, and its calibration split with the list file quantize reads.
 
 Filled shapes of six classes on textured backgrounds. Colour says nothing about the class, so
 the model has to learn shape. Image sizes and aspect ratios vary; object sizes span the three
@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from ..io import atomic_path, write_json
+from ..calibration import write_calibration_list
+from ..io import atomic_path, read_json, write_json
 
 DEMO_CLASSES = ("ellipse", "rectangle", "triangle", "cross", "ring", "diamond")
 # One seed per split; an image's name and pixels are functions of (seed, index) alone, so
@@ -167,3 +168,14 @@ def make_demo_dataset(
     out = root / "annotations.json"
     write_json(out, {"images": images, "annotations": annotations, "categories": categories})
     return out
+
+
+def make_demo_calibration(
+    root: str | os.PathLike, num_images: int, seed: int, list_path: str | os.PathLike
+) -> list[str]:
+    """The demo's calibration split (its own seed, never the evaluation split's) under `root`,
+    in the DAG layout, and its sorted file names written to `list_path`; returns the names."""
+    annotations = make_demo_dataset(root, "calibration", num_images, seed)
+    names = sorted(img["file_name"] for img in read_json(annotations)["images"])
+    write_calibration_list(names, list_path)
+    return names

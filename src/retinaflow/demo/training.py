@@ -1,7 +1,8 @@
-"""Training and scoring the demo RetinaNet on the synthetic demo set.
+"""Training the demo RetinaNet on the synthetic demo set, and its val mAP.
 
 The demo weights ship with the project so that the offline demo needs no download; this module
-is how they were made, kept so that anyone can remake them (scripts/train_demo_model.py).
+is how they were made, kept so that anyone can remake them (scripts/train_demo_model.py). The
+mAP is the workflow's: `evaluate.score_detections` (pycocotools, every image counted).
 
 Training sees exactly what inference sees: each image goes through the demo set's JPEG
 encoding and the demo config's preprocessing (stretch to 320x320, PIL bilinear), and the boxes
@@ -11,7 +12,6 @@ does no host work beyond launching kernels.
 
 from __future__ import annotations
 
-import contextlib
 import io as _stdio
 import math
 import multiprocessing
@@ -28,11 +28,12 @@ from PIL import Image
 from torch import nn
 from torchvision.models.detection.image_list import ImageList
 
-from .data.demo import DEMO_CLASSES, SPLIT_SEEDS, make_demo_dataset, make_demo_image
-from .data.images import load_image, resize_image
-from .io import atomic_path, read_json
-from .model.architectures import build_retinanet
-from .model.checkpoint import load_weights
+from ..data.images import load_image, resize_image
+from ..evaluate import detections_to_coco, score_detections
+from ..io import atomic_path, read_json
+from ..model.architectures import build_retinanet
+from ..model.checkpoint import load_weights
+from .dataset import DEMO_CLASSES, SPLIT_SEEDS, make_demo_dataset, make_demo_image
 
 ARCH = "demo"
 IMAGE_SIZE = 320
@@ -258,30 +259,10 @@ def train_demo_model(
     return {"train_seconds": train_seconds, "history": history}
 
 
-def _coco_eval(annotations_path, detections: list[dict]) -> tuple[list[float], str]:
-    """COCO bbox evaluation over every image of the annotations; pycocotools' chatter is
-    captured and its summary table returned as text."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    text = _stdio.StringIO()
-    with contextlib.redirect_stdout(text):
-        gt = COCO(str(annotations_path))
-        if not detections:
-            return [0.0] * 12, "no detections\n"
-        dt = gt.loadRes(detections)
-        coco_eval = COCOeval(gt, dt, iouType="bbox")
-        coco_eval.evaluate()
-        coco_eval.accumulate()
-    summary = _stdio.StringIO()
-    with contextlib.redirect_stdout(summary):
-        coco_eval.summarize()
-    return [float(s) for s in coco_eval.stats], summary.getvalue()
-
-
 @torch.inference_mode()
 def evaluate_demo_model(
     weights: str | os.PathLike,
+    max_detections: int,
     num_val: int = 200,
     device: str = "cpu",
     batch_size: int = 16,
@@ -289,7 +270,10 @@ def evaluate_demo_model(
     """Bbox mAP of demo weights on the val split, through the inference path: JPEG files,
     reference preprocessing to 320x320, boxes scaled back to each image's own size.
 
-    Returns {"map": AP@[.5:.95], "stats": the 12 COCO numbers, "summary": COCO's table}.
+    Scored by `evaluate.score_detections` as the workflow scores a variant (`max_detections`:
+    the config's score.max_detections); returns its record, the same keys as
+    results/map_{variant}.json: bbox_mAP (AP@[.5:.95]), the 12 COCO stats by name, the
+    summary lines.
     """
     dev = torch.device(device)
     model = build_retinanet(ARCH, num_classes=NUM_CLASSES, image_size=IMAGE_SIZE)
@@ -314,18 +298,8 @@ def evaluate_demo_model(
             outputs = model(list(torch.from_numpy(batch).to(dev)))
             for im, out in zip(chunk, outputs):
                 scale = torch.tensor([im["width"], im["height"]] * 2) / IMAGE_SIZE
-                boxes = out["boxes"].cpu() * scale
-                boxes[:, 2:] -= boxes[:, :2]  # xyxy -> xywh
-                for box, score, label in zip(
-                    boxes.tolist(), out["scores"].tolist(), out["labels"].tolist()
-                ):
-                    detections.append(
-                        {
-                            "image_id": im["id"],
-                            "category_id": int(label),
-                            "bbox": box,
-                            "score": float(score),
-                        }
-                    )
-        stats, summary = _coco_eval(annotations_path, detections)
-    return {"map": stats[0], "stats": stats, "summary": summary, "detections": len(detections)}
+                boxes = (out["boxes"].cpu() * scale).numpy()  # xyxy, the image's own pixels
+                detections.extend(
+                    detections_to_coco(im["id"], boxes, out["scores"].cpu(), out["labels"].cpu())
+                )
+        return score_detections(annotations_path, detections, max_detections)
