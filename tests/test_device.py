@@ -10,7 +10,7 @@ from retinaflow.errors import DeviceError
 from retinaflow.export import export_head_onnx
 from retinaflow.model.architectures import build_retinanet
 from retinaflow.model.head import HeadMaps
-from retinaflow.runners import open_runner
+from retinaflow.runtime import open_runner
 from retinaflow.runtime.tvm_runner import TvmRunner
 
 from .configs import OPSET

@@ -37,7 +37,7 @@ from retinaflow.data.images import iter_batches
 from retinaflow.demo.dataset import make_demo_dataset
 from retinaflow.model.head import OUTPUT_NAMES
 from retinaflow.quantize import quantize_head
-from retinaflow.runtime import open_build
+from retinaflow.runtime import open_runner
 from retinaflow.runtime.onnxruntime_runner import OnnxRuntimeRunner
 
 from .configs import FP16_ACCUMULATE, quantize_settings
@@ -262,7 +262,7 @@ def cpu_has_vnni() -> bool:
 def _steps(demo, reference) -> dict[str, np.ndarray]:
     """Per map, |TVM - reference| in steps of the map's output scale, over the demo images."""
     scales = output_scales(demo["qdq"])
-    build = open_build(demo["so"])
+    build = open_runner("int8", demo["so"])
     steps: dict[str, list] = {name: [] for name in OUTPUT_NAMES}
     for batch in iter_batches(list(demo["images"]), (SIZE, SIZE), "pil", 1):
         for name, got, want in zip(OUTPUT_NAMES, build(batch), reference(batch), strict=True):

@@ -199,9 +199,10 @@ def test_accuracy_run_scores_like_the_reference_loop(demo_build, tmp_path):
     """A subset in reversed array order: LoadGen's sample index is the array position, the
     reference loop goes by image id, and both must give the same detections and mAP."""
     from retinaflow.data.annotations import image_records
+    from retinaflow.detector import Detector
     from retinaflow.infer import coco_results, infer_images
     from retinaflow.perf import run_loadgen
-    from retinaflow.runners import open_runner
+    from retinaflow.runtime import open_runner
 
     data = read_json(demo_build["annotations"])
     images = data["images"][:40][::-1]
@@ -234,17 +235,15 @@ def test_accuracy_run_scores_like_the_reference_loop(demo_build, tmp_path):
     loadgen = score_accuracy_log(logs / "mlperf_log_accuracy.json", annotations, MAX_DETECTIONS)
 
     runner = open_runner("onnx", demo_build["runtime_path"], MODEL, 2, "cpu")
+    detector = Detector(runner, "demo", 320, postprocess_settings())
     records = image_records(subset, demo_build["image_dir"])
     results = list(
         infer_images(
             records,
-            runner,
-            "demo",
-            320,
+            detector,
             resize_kernel=RESIZE_KERNEL,
             batch_size=8,
             workers=2,
-            settings=postprocess_settings(),
             progress=False,
         )
     )

@@ -16,7 +16,7 @@ from .errors import FidelityError
 from .export import compare_outputs
 from .io import write_json
 from .model.head import OUTPUT_NAMES
-from .runtime import HeadRunner, open_build
+from .runtime import HeadRunner, open_runner
 
 
 def measure_fidelity(
@@ -113,11 +113,13 @@ def fidelity_of_build(
     resize_kernel: str,
     batch_size: int,
     threads: int,
+    variant: str = "fp32",
 ) -> dict:
-    """measure_fidelity of a build file (.so or .onnx) against the fp32 ONNX model."""
+    """measure_fidelity of a variant's build (a TVM build: fp32, fp16, int8...; `onnx-int8`
+    for a QDQ model) against the fp32 ONNX model, both opened by runtime.open_runner."""
     record = measure_fidelity(
-        open_build(build_path, threads, batch_size=batch_size),
-        open_build(reference_onnx, threads),
+        open_runner(variant, build_path, threads=threads, batch_size=batch_size),
+        open_runner("onnx", reference_onnx, threads=threads),
         image_paths,
         image_size,
         resize_kernel,

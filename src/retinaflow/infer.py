@@ -1,11 +1,12 @@
-"""Inference over a dataset: preprocess -> runner (any backend) -> host post-processing.
-
-Produces, per image, detections in original pixel coordinates; writers turn them into the
-COCO results json, the seed's per-image txt files and, on request, images with boxes drawn.
+"""The infer rule's step (`infer_variant`): a variant's runner (runtime.open_runner) in a
+Detector over the dataset, batch by batch, detections in original pixel coordinates; writers
+turn them into the COCO results json, the seed's per-image txt files, images with boxes drawn
+and the timing figures (stats.json).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -17,55 +18,42 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .data.annotations import ImageRecord
+from .data.annotations import ImageRecord, class_names, image_records, load_annotations
 from .data.images import iter_batches, load_image
+from .detector import Detector
 from .evaluate import detections_to_coco
 from .io import atomic_path, write_json
-from .model.architectures import anchor_generator
-from .model.head import NUM_LEVELS
-from .postprocess import PostprocessSettings, level_anchors, postprocess_detections
-from .runtime import HeadRunner
+from .postprocess import PostprocessSettings
+from .runtime import open_runner
+
+log = logging.getLogger("retinaflow")
 
 
 def infer_images(
     records: list[ImageRecord],
-    runner: HeadRunner,
-    arch: str,
-    image_size: int,
+    detector: Detector,
     resize_kernel: str,
     batch_size: int,
     workers: int,
-    settings: PostprocessSettings,
     progress: bool = True,
 ) -> Iterator[tuple[ImageRecord, dict[str, np.ndarray]]]:
     """Yield (record, detections) in record order; detections hold numpy boxes/scores/labels."""
-    size = (image_size, image_size)
-    generator = anchor_generator(arch)
-    anchors = None
     paths = [r.path for r in records]
     bar = tqdm(total=len(records), desc="infer", unit="img", file=sys.stderr, disable=not progress)
     start = 0
-    for batch in iter_batches(paths, size, resize_kernel, batch_size, workers):
-        maps = [torch.from_numpy(np.asarray(m)) for m in runner(batch)]
-        class_maps, box_maps = maps[:NUM_LEVELS], maps[NUM_LEVELS:]
-        if anchors is None:
-            anchors = level_anchors(generator, size, [tuple(m.shape[2:]) for m in class_maps])
+    for batch in iter_batches(paths, detector.size, resize_kernel, batch_size, workers):
         chunk = records[start : start + len(batch)]
-        originals = [(r.height, r.width) for r in chunk]
-        detections = postprocess_detections(
-            class_maps, box_maps, anchors, size, originals, settings
-        )
-        for record, det in zip(chunk, detections, strict=True):
-            yield record, {k: v.numpy() for k, v in det.items()}
+        detections = detector(batch, [(r.height, r.width) for r in chunk])
+        yield from zip(chunk, detections, strict=True)
         start += len(batch)
         bar.update(len(batch))
     bar.close()
 
 
-def run_inference(records: list[ImageRecord], runner: HeadRunner, **kwargs) -> tuple[list, dict]:
+def run_inference(records: list[ImageRecord], detector: Detector, **kwargs) -> tuple[list, dict]:
     """All detections of a dataset, plus timing figures for the log."""
     t0 = time.perf_counter()
-    results = list(infer_images(records, runner, **kwargs))
+    results = list(infer_images(records, detector, **kwargs))
     elapsed = time.perf_counter() - t0
     stats = {
         "images": len(records),
@@ -73,6 +61,49 @@ def run_inference(records: list[ImageRecord], runner: HeadRunner, **kwargs) -> t
         "images_per_second": round(len(records) / elapsed, 3) if elapsed else None,
     }
     return results, stats
+
+
+def infer_variant(
+    variant: str,
+    runtime_path,
+    annotations,
+    image_dir,
+    outputs: dict[str, str | os.PathLike],
+    model: dict,
+    resize_kernel: str,
+    postprocess: dict,
+    batch_size: int,
+    device: str,
+    threads: int,
+    draw_images: int,
+    draw_min_score: float,
+) -> dict:
+    """Write outputs["detections"], ["txt"], ["drawn"], ["stats"]; return the stats.
+
+    The settings are the config's (preprocess.resize_kernel, postprocess, infer.*): no
+    defaults here, config/config.yaml holds them.
+    """
+    data = load_annotations(annotations)
+    records = image_records(data, image_dir)
+    runner = open_runner(variant, runtime_path, model, threads, device, batch_size)
+    detector = Detector(
+        runner, model["arch"], model["image_size"], PostprocessSettings(**postprocess)
+    )
+    results, stats = run_inference(
+        records,
+        detector,
+        resize_kernel=resize_kernel,
+        batch_size=batch_size,
+        workers=threads,
+    )
+    log.info("%s: stages %s ms/image", variant, detector.timers.ms_per_image())
+    names = class_names(data)
+    write_detections_json(outputs["detections"], results)
+    write_txt_files(outputs["txt"], results, names)
+    draw_detections(outputs["drawn"], results, names, draw_images, draw_min_score)
+    stats.update(variant=variant, threads=threads, batch_size=batch_size, device=runner.device)
+    write_json(outputs["stats"], stats)
+    return stats
 
 
 def coco_results(results) -> list[dict]:

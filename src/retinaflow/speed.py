@@ -22,31 +22,15 @@ from pathlib import Path
 import numpy as np
 
 from .io import read_json
+from .runtime import backend, open_runner
 
 REFERENCE = "onnx"
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
 
 
-def runtime_name(variant: str) -> str:
-    if variant == "torch":
-        return "pytorch"
-    if variant.startswith("onnx"):
-        return "onnxruntime"
-    return "tvm"
-
-
 def open_speed_runner(variant: str, path, model: dict, threads: int, batch: int):
     """The variant's runner, with idle threads that sleep (see the module docstring)."""
-    from .runners import open_runner
-
-    if variant.startswith("onnx"):
-        from .runtime.onnxruntime_runner import OnnxRuntimeRunner
-
-        return OnnxRuntimeRunner(path, threads=threads, spinning=False)
-    if runtime_name(variant) == "tvm":
-        # read once, when TVM's pool starts: before the first TVM call of the process
-        os.environ["TVM_THREAD_POOL_SPIN_COUNT"] = "0"
-    return open_runner(variant, path, model, threads, "cpu", batch)
+    return open_runner(variant, path, model, threads, "cpu", batch, spinning=False)
 
 
 def tuning_state(meta_path: str | os.PathLike) -> dict:
@@ -172,7 +156,7 @@ def measure_speed(
     variants = {}
     for variant, values in times.items():
         entry = {
-            "runtime": runtime_name(variant),
+            "runtime": backend(variant),
             "artifact": str(artifacts.get(variant, "")),
             "median_s": medians[variant],
             "spread": spread(values),

@@ -1,6 +1,6 @@
 """Rule infer: preprocess -> runtime of the variant -> host post-processing -> detections."""
 
-from retinaflow.runners import infer_variant
+from retinaflow.infer import infer_variant
 from retinaflow.scripting import job_logging
 
 with job_logging(snakemake.log[0], snakemake.threads) as log:

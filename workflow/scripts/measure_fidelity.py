@@ -18,6 +18,7 @@ with job_logging(snakemake.log[0]) as log:
         resize_kernel=p.resize_kernel,
         batch_size=p.batch,
         threads=snakemake.threads,
+        variant=snakemake.wildcards.build,
     )
     log.info("fidelity: min cosine %.6f, max rel %.3g", record["cosine_min"], record["max_rel"])
     write_fidelity(snakemake.output[0], record, p.min_cosine, p.precision)

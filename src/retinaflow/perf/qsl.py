@@ -15,7 +15,7 @@ import numpy as np
 from ..data.annotations import ImageRecord
 from ..data.images import preprocess_image
 from ..errors import DatasetError
-from .timers import StageTimers
+from ..timers import StageTimers
 
 
 def sample_records(annotations: dict, image_dir: str | os.PathLike) -> list[ImageRecord]:

@@ -14,15 +14,15 @@ import numpy as np
 import torch
 
 from ..data.annotations import load_annotations
+from ..detector import Detector
 from ..io import atomic_path, read_json, write_json
 from ..postprocess import PostprocessSettings
-from ..runners import open_runner
-from .detector import BatchDetector
+from ..runtime import open_runner
+from ..timers import StageTimers
 from .logs import loadgen_results
 from .qsl import SampleLibrary, sample_records
 from .settings import MLPERF_MODEL, describe, loadgen_settings
-from .sut import DetectionSUT
-from .timers import StageTimers
+from .sut import DetectionSUT, accuracy_payloads
 
 log = logging.getLogger("retinaflow")
 
@@ -53,13 +53,13 @@ def _torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _warm_up(detector: BatchDetector, qsl: SampleLibrary, batch_sizes: set[int]) -> None:
+def _warm_up(detector: Detector, qsl: SampleLibrary, batch_sizes: set[int]) -> None:
     """One untimed run per batch size the test will use: first-call allocations and kernel
     selection stay out of LoadGen's latencies (MLPerf allows warm-up before the test)."""
     qsl.load([0])
     for n in sorted(batch_sizes):
         images = np.repeat(qsl.batch([0]), n, axis=0)
-        detector(images, [0] * n)
+        detector(images, [(1, 1)] * n)
     qsl.unload([0])
 
 
@@ -122,14 +122,10 @@ def run_loadgen(
         batch = compiled
     timers = StageTimers()
     qsl = SampleLibrary(records, model["image_size"], resize_kernel, threads, timers)
-    detector = BatchDetector(
-        runner,
-        model["arch"],
-        model["image_size"],
-        PostprocessSettings(**postprocess),
-        timers,
+    detector = Detector(
+        runner, model["arch"], model["image_size"], PostprocessSettings(**postprocess), timers
     )
-    sut = DetectionSUT(detector, qsl, scenario, batch, timers)
+    sut = DetectionSUT(accuracy_payloads(detector), qsl, scenario, batch, timers)
     log.info(
         "LoadGen %s %s: %s, %d samples (%d for performance), batch %d, %d threads",
         scenario, mode, variant, len(records), perf_count, batch, threads,

@@ -5,6 +5,9 @@ hand-off: LoadGen issues the next query only after this one completes, so inline
 lowest latency. Offline and Server queue the samples for a worker thread that takes up to
 `batch_size` at a time (Server: whatever has arrived, so a lone query is not kept waiting).
 
+The step a batch goes through is `accuracy_payloads` of a detector.Detector (the infer rule's,
+with boxes normalised to the input) unless a test hands in another callable.
+
 A failure must not hang LoadGen, which waits for every sample: the failing samples and all
 later ones complete empty, and `error` holds the exception for the caller to raise.
 """
@@ -15,15 +18,35 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..timers import StageTimers
+from .accuracy import encode_detections
 from .qsl import SampleLibrary
 from .settings import check_scenario
-from .timers import StageTimers
+
+if TYPE_CHECKING:
+    from ..detector import Detector
 
 _EMPTY = np.zeros(0, dtype=np.float32)
 _STOP = object()
+
+
+def accuracy_payloads(detector: Detector) -> Callable[[np.ndarray, list[int]], list[np.ndarray]]:
+    """The SUT's step on a Detector: images + their sample indices -> one accuracy-log
+    payload per sample. Every original size is (1, 1), so the post-processing's final scaling
+    divides by the input size: boxes normalised to the model input, as MLPerf wants them."""
+
+    def run(images: np.ndarray, indices: list[int]) -> list[np.ndarray]:
+        detections = detector(images, [(1, 1)] * len(indices))
+        return [
+            encode_detections(index, d["boxes"], d["scores"], d["labels"])
+            for index, d in zip(indices, detections, strict=True)
+        ]
+
+    return run
 
 
 class DetectionSUT:

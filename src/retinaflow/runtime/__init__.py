@@ -1,8 +1,12 @@
 """One small adapter per backend behind one interface: a runner takes an NCHW float32 batch in
-[0,1] and returns the 10 head maps as numpy arrays, in the order of model.head.OUTPUT_NAMES."""
+[0,1] and returns the 10 head maps as numpy arrays, in the order of model.head.OUTPUT_NAMES.
+
+`open_runner` is the one factory: a variant names its backend (`backend`), and every step
+that runs a head (infer, speed, fidelity, LoadGen) opens it here."""
 
 from __future__ import annotations
 
+import os
 from typing import Protocol
 
 import numpy as np
@@ -14,22 +18,44 @@ class HeadRunner(Protocol):
     def __call__(self, images: np.ndarray) -> list[np.ndarray]: ...
 
 
-def open_build(
-    path, threads: int = 1, device: str = "cpu", batch_size: int | None = None
+def backend(variant: str) -> str:
+    """The backend that runs a variant: `torch` PyTorch eager, `onnx` and `onnx-int8` ONNX
+    Runtime, every other variant (fp32, fp16, int8, int8-{method}) a TVM build."""
+    if variant == "torch":
+        return "pytorch"
+    if variant.startswith("onnx"):
+        return "onnxruntime"
+    return "tvm"
+
+
+def open_runner(
+    variant: str,
+    path: str | os.PathLike,
+    model: dict | None = None,
+    threads: int = 1,
+    device: str = "cpu",
+    batch_size: int | None = None,
+    spinning: bool = True,
 ) -> HeadRunner:
-    """A runner for a build file: .onnx through ONNX Runtime, .so (TVM) through its VM.
+    """The runner of a variant's artifact: `torch` the checkpoint (built as `model`: arch,
+    num_classes, image_size), `onnx*` the ONNX model, the TVM variants the compiled .so.
 
     `batch_size` is a TVM build's compiled batch: smaller batches are padded to it.
+    `spinning=False`: idle threads of ONNX Runtime and TVM sleep (for timing beside another
+    runtime in one process). A device that is not there is a DeviceError, before any image.
     """
-    from pathlib import Path
+    kind = backend(variant)
+    if kind == "pytorch":
+        from ..model.loading import load_head
+        from .torch_runner import TorchRunner
 
-    suffix = Path(path).suffix
-    if suffix == ".onnx":
+        if model is None:
+            raise ValueError("the torch variant needs the model settings to build its head")
+        return TorchRunner(load_head(path, **model), threads=threads, device=device)
+    if kind == "onnxruntime":
         from .onnxruntime_runner import OnnxRuntimeRunner
 
-        return OnnxRuntimeRunner(path, threads=threads, device=device)
-    if suffix == ".so":
-        from .tvm_runner import TvmRunner
+        return OnnxRuntimeRunner(path, threads=threads, device=device, spinning=spinning)
+    from .tvm_runner import TvmRunner
 
-        return TvmRunner(path, device=device, threads=threads, batch_size=batch_size)
-    raise ValueError(f"build {path} is neither an .onnx model nor a TVM .so library")
+    return TvmRunner(path, device=device, threads=threads, batch_size=batch_size, spinning=spinning)

@@ -16,6 +16,8 @@ class TvmRunner:
 
     The Relax function returns the maps in the ONNX graph's output order, which export fixes
     to OUTPUT_NAMES; the count and the input shape are checked on every call.
+    `spinning=False` makes the idle threads of TVM's pool sleep (read once, when the pool
+    starts: before the first TVM call of the process).
     """
 
     def __init__(
@@ -24,6 +26,7 @@ class TvmRunner:
         device: str = "cpu",
         threads: int = 1,
         batch_size: int | None = None,
+        spinning: bool = True,
     ):
         import tvm
         from tvm import relax
@@ -34,6 +37,8 @@ class TvmRunner:
         # TVM's CPU pool reads this once, when it starts: the first runner of a process sets
         # the thread count for all. Unset, TVM takes half the logical CPUs (1 on 2 cores).
         os.environ["TVM_NUM_THREADS"] = str(threads)
+        if not spinning:  # idle threads sleep: another runtime timed in the process keeps its cores
+            os.environ["TVM_THREAD_POOL_SPIN_COUNT"] = "0"
         if device not in ("cpu", "cuda"):
             raise DeviceError(f"a TVM build runs on 'cpu' or 'cuda' here, not {device!r}")
         self.tvm_device = tvm.cpu() if device == "cpu" else tvm.cuda(0)

@@ -1,5 +1,6 @@
-"""Per-stage timers shared by the sample library and the system under test: wall seconds and
-images per stage, added from any thread, reported as milliseconds per image."""
+"""Per-stage timers shared by the Detector (inference, postprocess) and LoadGen's sample
+library and system under test (preprocess, batching): wall seconds and images per stage,
+added from any thread, reported as milliseconds per image."""
 
 from __future__ import annotations
 
