@@ -1,10 +1,11 @@
 """Every command the README shows runs, at least as a dry run, so that a broken example fails CI.
 
 `snakemake` lines run as written, with `-n`, from a folder laid out like the project's root;
-`make` lines run as `make -n`; the benchmark scripts run with `--dry-run` (their plan, no
-timing); shell lines that make a file (`printf ... > mine.yaml`) run before the lines after
-them. A command of a kind this test does not know fails it, so a new README example gets a
-runner here before it lands.
+`make` lines run as `make -n`; the benchmarks (`python -m retinaflow.benchmarks KIND`) and
+the tuning script run with `--dry-run` (their plan, no timing); shell lines that make a file
+(`printf ... > mine.yaml`) run before the lines after them. A command of a kind this test does
+not know fails it (so does an unknown benchmark), so a new README example gets a runner here
+before it lands.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from retinaflow.benchmarks.__main__ import KINDS as BENCHMARK_KINDS
+
 ROOT = Path(__file__).resolve().parents[1]
-DRY_RUN_SCRIPTS = ("scripts/benchmark_", "scripts/tune_shipped_database.py")
+DRY_RUN_SCRIPTS = ("scripts/tune_shipped_database.py",)
+BENCHMARKS = ("-m", "retinaflow.benchmarks")  # `python -m retinaflow.benchmarks KIND ...`
 PROJECT_ENTRIES = ("Snakefile", "workflow", "config", "resources", "profiles", "scripts")
 
 
@@ -76,6 +80,9 @@ def _runner(line: str, cwd: Path) -> subprocess.CompletedProcess | None:
     if words[0] == "make":
         return _run(["make", "-n", *words[1:]], ROOT)
     # the scripts that time or tune for minutes: their plan (--dry-run)
+    if words[0].endswith("/python") and tuple(words[1:3]) == BENCHMARKS:
+        assert words[3:4] and words[3] in BENCHMARK_KINDS, f"unknown benchmark: {line}"
+        return _run([sys.executable, *words[1:], "--dry-run"], ROOT)
     if words[0].endswith("/python") and words[1].startswith(DRY_RUN_SCRIPTS):
         return _run([sys.executable, *words[1:], "--dry-run"], ROOT)
     if words[0] == "printf" and ">" in words:

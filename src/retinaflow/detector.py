@@ -6,7 +6,8 @@ stages ("inference", "postprocess") in its StageTimers.
 Used by the infer rule's step (infer.infer_images: boxes in original pixels) and by LoadGen's
 system under test (perf/: an original size of (1, 1) per image, so that the final scaling
 divides by the input size and the boxes come out normalised to it, as MLPerf's accuracy log
-wants them). `postprocess_maps` is the post-processing half alone (benchmark.py times it).
+wants them). `postprocess_maps` is the post-processing half alone (benchmarks/timing.py times
+it).
 """
 
 from __future__ import annotations

@@ -2,11 +2,11 @@
 on the QDQ int8 model, and the TVM builds, interleaved (A B C A B C ...) so that this machine's
 drift (up to ~50% between runs) hits all alike. Prints median latency and the ratio to ORT fp32.
 
-    python scripts/benchmark_builds.py --arch demo                     # 320x320
-    python scripts/benchmark_builds.py --arch resnext50_32x4d_fpn --size 800 \
+    .venv/bin/python -m retinaflow.benchmarks builds --arch demo                     # 320x320
+    .venv/bin/python -m retinaflow.benchmarks builds --arch resnext50_32x4d_fpn --size 800 \
         --skip-tvm-untuned-at-800
-    python scripts/benchmark_builds.py --arch resnext50_32x4d_fpn --size 800 --tvm '' \
-        --tuned int8 --trials-per-task 16        # tunes first (~18 min on 2 cores)
+    .venv/bin/python -m retinaflow.benchmarks builds --arch resnext50_32x4d_fpn --size 800 \
+        --tvm '' --tuned int8 --trials-per-task 16        # tunes first (~18 min on 2 cores)
 
 What it needs and is not given (ONNX export, QDQ model, untuned and --tuned TVM builds and
 their tuning databases) it makes in --cache, with random weights unless --weights names a
@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]  # the project (src/retinaflow/benchmarks/..)
 
 
 def configured() -> dict:
@@ -217,7 +217,7 @@ def main(argv=None) -> int:
     # TVM's thread pool reads this once, at its first use; compile (FoldConstant) may be first.
     os.environ["TVM_NUM_THREADS"] = str(args.threads)
     os.environ.setdefault("TVM_THREAD_POOL_SPIN_COUNT", "0")
-    from retinaflow.benchmark import time_interleaved
+    from retinaflow.benchmarks.timing import time_interleaved
     from retinaflow.export import compare_outputs
     from retinaflow.runtime.onnxruntime_runner import OnnxRuntimeRunner
     from retinaflow.runtime.torch_runner import TorchRunner

@@ -3,7 +3,7 @@
 The server (tests/http_server.py, on 127.0.0.1) waits `--latency-ms` before each answer to stand
 in for a round trip to the bucket; every image is decoded before it is kept, as in a real run.
 
-    .venv/bin/python scripts/benchmark_download.py --images 200 --latency-ms 20 --workers 16
+    .venv/bin/python -m retinaflow.benchmarks download --images 200 --latency-ms 20 --workers 16
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.http_server
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the project, for tests.http_server
 
 from retinaflow.data.download import fetch_images  # noqa: E402
 from tests.http_server import FileServer, make_jpeg  # noqa: E402
@@ -31,7 +31,7 @@ def time_fetch(server: FileServer, names: list[str], workers: int) -> float:
     return seconds
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--latency-ms", type=float, default=20.0)
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="image side in pixels")
     parser.add_argument("--repeat", type=int, default=3, help="report the best of N runs")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, time nothing")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.dry_run:
         print(f"would time: {vars(args)}")
         return

@@ -4,16 +4,16 @@ to ONNX Runtime fp32), then the host stages around them per image: preprocessing
 resize, and in parallel as the LoadGen sample library runs it) and post-processing (at batch
 1 and 8, on this run's head maps and on dense worst-case maps).
 
-    .venv/bin/python scripts/benchmark_runtimes.py                       # demo, then MLPerf 800
-    .venv/bin/python scripts/benchmark_runtimes.py --archs demo --repeats 9
-    .venv/bin/python scripts/benchmark_runtimes.py --archs resnext50_32x4d_fpn \
+    .venv/bin/python -m retinaflow.benchmarks runtimes                       # demo, then MLPerf 800
+    .venv/bin/python -m retinaflow.benchmarks runtimes --archs demo --repeats 9
+    .venv/bin/python -m retinaflow.benchmarks runtimes --archs resnext50_32x4d_fpn \
         --tvm-build tuned-fp32=builds/resnext50_32x4d_fpn/fp32/module.so
 
-The builds themselves come from scripts/benchmark_builds.py (`prepare`: export, onnxsim and
-QDQ int8 in its --cache, random weights unless --weights; the demo defaults to the trained
+The builds themselves come from the `builds` benchmark (builds.py (`prepare`: export, onnxsim and
+QDQ int8 in its --cache), random weights unless --weights; the demo defaults to the trained
 demo weights, so its post-processing sees real detections). Untuned TVM builds take minutes
 a run on a CPU: none by default here; `--tvm fp32,fp16,int8` makes them, `--tvm-build
-NAME=PATH` adds an existing (tuned) one. Other options pass through to benchmark_builds.
+NAME=PATH` adds an existing (tuned) one. Other options pass through to `builds`.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmark_builds
+from retinaflow.benchmarks import builds as benchmark_builds
 
-import benchmark_builds  # noqa: E402
+ROOT = Path(__file__).resolve().parents[3]  # the project (src/retinaflow/benchmarks/..)
 
 DEMO_WEIGHTS = ROOT / "resources/demo/retinanet_demo.pt"
 REFERENCE = "onnxruntime fp32"
@@ -42,7 +41,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     args, rest = p.parse_known_args(argv)
     if args.help:
         p.print_help()
-        print("\nand benchmark_builds' options:")
+        print("\nand the builds benchmark's options:")
         benchmark_builds.parse_args(["--help"])
     return args, rest
 
@@ -85,7 +84,7 @@ def make_runners(bargs, head, onnx_path, qdq_path, builds) -> dict:
 def benchmark(arch: str, args, rest: list[str]) -> None:
     import torch
 
-    from retinaflow.benchmark import (
+    from retinaflow.benchmarks.timing import (
         dense_head_maps,
         median_table,
         time_interleaved,

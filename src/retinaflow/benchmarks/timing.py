@@ -1,4 +1,4 @@
-"""Timing helpers for the side-by-side benchmarks (scripts/benchmark_*.py): builds timed in
+"""Timing helpers for the side-by-side benchmarks (retinaflow.benchmarks): builds timed in
 interleaved rounds (this machine drifts by up to ~50% between runs, so A B C A B C hits all
 alike), a table of medians and ratios, and the host stages around a build (preprocessing and
 post-processing) per image."""
@@ -17,7 +17,7 @@ import numpy as np
 def time_interleaved(runners: dict[str, Callable], batch, repeats: int) -> dict[str, list[float]]:
     """`repeats` rounds that call every runner once in turn (warm them up before): the
     rule measure_speed's timing (speed.time_rounds) on one batch, without its warm-up."""
-    from .speed import time_rounds
+    from ..speed import time_rounds
 
     return time_rounds(runners, [batch], repeats, warmup=0)
 
@@ -47,7 +47,7 @@ def time_preprocessing(
 ) -> dict[str, float]:
     """ms per image: decode (+RGB, EXIF), resize + scale, both serially; and the wall time per
     image of the whole preprocessing in `threads` threads (what the LoadGen QSL does)."""
-    from .data.images import decode_image, preprocess_image, resize_image
+    from ..data.images import decode_image, preprocess_image, resize_image
 
     decode, resize = [], []
     for path in paths:
@@ -75,7 +75,7 @@ def time_postprocessing(
     """ms per image of postprocess.postprocess_detections on `maps` (the 10 head maps of one
     image) repeated into a batch of `batch`, as the SUT runs it; `settings`: a
     postprocess.PostprocessSettings."""
-    from .detector import Detector
+    from ..detector import Detector
 
     batch_maps = [np.repeat(np.asarray(m)[:1], batch, axis=0) for m in maps]
     detector = Detector(None, arch, size, settings)

@@ -1,0 +1,9 @@
+"""The benchmarks, one entry point: `python -m retinaflow.benchmarks KIND [options]`.
+
+    builds     every build of the head timed side by side (builds.py)
+    runtimes   ONNX Runtime fp32/int8, PyTorch and TVM, then the host stages (runtimes.py)
+    download   the image fetcher, parallel threads vs one (download.py)
+
+Each kind keeps its own options (`KIND --help`), `--dry-run` among them. The timing helpers the
+kinds share are in timing.py; the recorded results are in the project's benchmarks/*.md.
+"""
