@@ -85,7 +85,7 @@ def main(argv=None) -> int:
         return 0
     subprocess.run(snakemake, cwd=ROOT, check=True)
 
-    from retinaflow.compile import module_equality, resolve_target
+    from retinaflow.compile import resolve_target
     from retinaflow.io import atomic_path, read_json, write_json
     from retinaflow.shipped_tuning import META, prune_into, shipped_root
     from retinaflow.tuning import tune_head
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
             trials_per_task=args.trials_per_task,
         )
         with atomic_path(out) as tmp:
-            prune_into(work, tmp, module_equality(resolve_target(target)))
+            prune_into(work, tmp, resolve_target(target))
             write_json(
                 tmp / META,
                 {

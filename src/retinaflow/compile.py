@@ -238,18 +238,28 @@ def _check_tuning_fits(tuning_dir, tuning: dict, build: dict) -> None:
             )
 
 
+def open_database(work_dir: str | os.PathLike, target, allow_missing: bool = True):
+    """The MetaSchedule database in `work_dir` (created when missing and allowed), keyed as
+    `target` keys its workloads (module_equality). On a VNNI target its records' traces may
+    name the fixed intrinsic, so it is registered first: loading them fails otherwise."""
+    from tvm.s_tir import meta_schedule as ms
+
+    if target_has_vnni(target):
+        register_intrinsic()
+    return ms.database.JSONDatabase(
+        work_dir=str(work_dir),
+        allow_missing=allow_missing,
+        module_equality=module_equality(target),
+    )
+
+
 def apply_tuning_database(mod, target, tuning_dir: str | os.PathLike):
     """Schedule the fused module's functions that the MetaSchedule database in `tuning_dir`
     holds (the rest keep their default loop nests)."""
     import tvm
     from tvm import relax
-    from tvm.s_tir import meta_schedule as ms
 
-    if target_has_vnni(target):  # the database's traces may tensorize with it
-        register_intrinsic()
-    database = ms.database.JSONDatabase(
-        work_dir=str(tuning_dir), allow_missing=False, module_equality=module_equality(target)
-    )
+    database = open_database(tuning_dir, target, allow_missing=False)
     with target, database, tvm.transform.PassContext(opt_level=3):
         return relax.transform.MetaScheduleApplyDatabase()(mod)
 

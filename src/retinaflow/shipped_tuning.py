@@ -23,11 +23,11 @@ from importlib import resources
 from pathlib import Path
 
 from .io import read_json
-from .vnni import register_intrinsic, target_has_vnni
+from .vnni import target_has_vnni
 
 ISA_VNNI, ISA_AVX2 = "avx512-vnni", "avx2"
-# What each class needs of a CPU, as LLVM names the features.
-ISA_FEATURES = {ISA_VNNI: ("avx512vnni",), ISA_AVX2: ("avx2", "fma")}
+# What the AVX2 class needs of a CPU, as LLVM names the features (VNNI: vnni.VNNI_FEATURES).
+AVX2_FEATURES = ("avx2", "fma")
 META = "tuning.json"
 
 
@@ -45,7 +45,7 @@ def target_isa(target) -> str | None:
     if target_has_vnni(target):
         return ISA_VNNI
     try:
-        if codegen.llvm_cpu_has_features(list(ISA_FEATURES[ISA_AVX2]), target):
+        if codegen.llvm_cpu_has_features(list(AVX2_FEATURES), target):
             return ISA_AVX2
     except Exception:  # a non-x86 triple: the feature names are unknown there
         return None
@@ -133,13 +133,11 @@ def coverage(mod, target, work_dir: Path) -> tuple[int, int]:
     convolution tasks), workloads compared as compile.module_equality compares them."""
     from tvm.s_tir import meta_schedule as ms
 
-    from .compile import module_equality
+    from .compile import module_equality, open_database
     from .tuning import is_convolution_task
 
     equality = module_equality(target)
-    if target_has_vnni(target):  # the records' traces name the VNNI intrinsic
-        register_intrinsic()
-    database = ms.database.JSONDatabase(work_dir=str(work_dir), module_equality=equality)
+    database = open_database(work_dir, target)
     tasks = [
         task
         for task in ms.relax_integration.extract_tasks(mod, target, module_equality=equality)
@@ -149,17 +147,14 @@ def coverage(mod, target, work_dir: Path) -> tuple[int, int]:
     return held, len(tasks)
 
 
-def prune_into(work_dir: Path, destination: Path, equality: str) -> None:
+def prune_into(work_dir: Path, destination: Path, target) -> None:
     """Write the best record of each workload of `work_dir`'s database to `destination`,
     gzipped (what is shipped: each workload is a base64 TIR graph of ~170 KB that packs ~20x)."""
-    from tvm.s_tir import meta_schedule as ms
-
+    from .compile import open_database
     from .tuning import DATABASE_FILES
 
     destination.mkdir(parents=True, exist_ok=True)
-    source = ms.database.JSONDatabase(work_dir=str(work_dir), module_equality=equality)
-    pruned = ms.database.JSONDatabase(work_dir=str(destination), module_equality=equality)
-    source.dump_pruned(pruned)
+    open_database(work_dir, target).dump_pruned(open_database(destination, target))
     for name in DATABASE_FILES:
         table = destination / name
         # mtime=0: the same records give the same bytes

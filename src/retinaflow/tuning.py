@@ -27,7 +27,14 @@ import types
 from pathlib import Path
 
 from . import shipped_tuning
-from .compile import TUNING_META, module_equality, prepare_head, resolve_target, target_json
+from .compile import (
+    TUNING_META,
+    module_equality,
+    open_database,
+    prepare_head,
+    resolve_target,
+    target_json,
+)
 from .io import atomic_path, write_json
 from .vnni import register_intrinsic, space_generator, target_has_vnni
 
@@ -103,7 +110,6 @@ def tune_head(
     The folder is written under a temporary name and renamed when complete. Returns the
     tuning meta, also written to `work_dir`/tuning.json.
     """
-    from tvm.s_tir import meta_schedule as ms
 
     if tasks not in TASK_SETS:
         raise ValueError(
@@ -143,7 +149,7 @@ def tune_head(
                 tasks,
             )
         elif shipped is None:  # creates the two empty tables
-            ms.database.JSONDatabase(work_dir=str(tmp), module_equality=module_equality(target))
+            open_database(tmp, target)
         meta = {
             "source_onnx": str(onnx_path),
             "input_shape": input_shape,
@@ -250,7 +256,7 @@ def tune_module(
                 f_build=_build_candidate, timeout_sec=builder_timeout_s
             ),
             runner=ms.runner.LocalRunner(timeout_sec=builder_timeout_s),
-            database=ms.database.JSONDatabase(work_dir=str(work_dir), module_equality=equality),
+            database=open_database(work_dir, target),
             module_equality=equality,
         )
 
@@ -259,7 +265,7 @@ def tune_module(
     # per task: each task's first round stays within its share
     run(extracted, trials, min(trials_per_iter, trials_per_task or trials))
     if trials_per_task:
-        lagging = lagging_tasks(extracted, target, work_dir, equality)
+        lagging = lagging_tasks(extracted, target, work_dir)
         if lagging:
             LOG.info(
                 "tuning again, %d trials each: %s",
@@ -280,16 +286,13 @@ def tune_module(
 LAGGING_FACTOR, LAGGING_SHARE = 2.0, 0.02
 
 
-def lagging_tasks(extracted, target, work_dir, equality) -> list:
+def lagging_tasks(extracted, target, work_dir) -> list:
     """The extracted tasks whose best record in `work_dir`'s database lags (see above)."""
     import statistics
 
-    from tvm.s_tir import meta_schedule as ms
     from tvm.s_tir.analysis import estimate_tir_flops
 
-    if target_has_vnni(target):  # the records' traces name it
-        register_intrinsic()
-    database = ms.database.JSONDatabase(work_dir=str(work_dir), module_equality=equality)
+    database = open_database(work_dir, target)
     timed = []  # (task, weighted seconds, flop/s)
     for task in extracted:
         mod = task.dispatched[0]
