@@ -76,3 +76,11 @@ def download_settings(**changes):
     from retinaflow.data.openimages.settings import DownloadSettings
 
     return DownloadSettings.from_config({**DEMO["dataset"]["download"], **changes})
+
+
+def as_configured(err, *sections: str, **keys: str) -> str:
+    """A user error's message as a workflow job shows it: each setting it names resolved to
+    its config key (scripting.config_keys over the real config)."""
+    from retinaflow.scripting import config_keys
+
+    return str(err.named(config_keys(REAL, *sections, **keys)))

@@ -2,6 +2,7 @@
 is the one place a default lives, and shows every setting the schema knows."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -171,3 +172,23 @@ def test_config_yaml_is_what_the_workflow_runs_with(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "config.json").read_text()) == REAL
+
+
+def test_no_library_module_spells_a_config_key():
+    """The library names a setting by its own name (errors.ref); only the rule layer maps it to
+    a config key (scripting.config_keys, called by workflow/scripts), so that renaming a key
+    touches no library module. config_checks.py is exempt: it is the config's own validator,
+    run on the config file itself before any job. Every dotted key of config/config.yaml is
+    searched for, at any depth, in code, strings and comments alike."""
+    keys = {key for key in _config_keys(REAL, _schema()) if "." in key}
+    alternation = "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True))
+    spelled = re.compile(rf"(?<![\w.{{])({alternation})(?![\w])")  # {x.y}: f-string code
+    found = []
+    for path in sorted((ROOT / "src" / "retinaflow").rglob("*.py")):
+        if path.name == "config_checks.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            match = spelled.search(line)
+            if match:
+                found.append(f"{path.relative_to(ROOT)}:{number}: {match[1]}")
+    assert not found, "config keys spelled in the library:\n" + "\n".join(found)

@@ -56,7 +56,7 @@ def test_parity_record_and_gate(exported):
     )
     assert record["pass"] and record["images"] == 2
     assert json.loads((root / "parity.json").read_text())["worst_max_rel"] < 1e-4
-    with pytest.raises(ParityError, match="export.parity_max_rel"):
+    with pytest.raises(ParityError, match="> setting max_rel = "):
         parity_on_dataset(
             *args,
             root / "data/images",

@@ -2,8 +2,6 @@
 with the figures per map, and its fidelity.json is not written; a faithful build passes and
 records the limit it was held to. Real ONNX Runtime sessions on demo images."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -11,12 +9,12 @@ import torch
 from retinaflow.demo.dataset import make_demo_dataset
 from retinaflow.errors import FidelityError, RetinaflowError
 from retinaflow.export import export_head_onnx
-from retinaflow.fidelity import check_fidelity, measure_fidelity, write_fidelity
+from retinaflow.fidelity import check_fidelity, measure_fidelity
 from retinaflow.model.architectures import build_retinanet
 from retinaflow.model.head import OUTPUT_NAMES, HeadMaps
 from retinaflow.runtime.onnxruntime_runner import OnnxRuntimeRunner
 
-from .configs import OPSET, RESIZE_KERNEL
+from .configs import OPSET, RESIZE_KERNEL, as_configured
 
 SIZE = 64
 PREPROCESS = (RESIZE_KERNEL, 1)  # measure_fidelity's resize kernel and batch size
@@ -39,39 +37,35 @@ def heads(tmp_path_factory):
     return _head(root / "good.onnx", 0), _head(root / "other.onnx", 1), images
 
 
-def test_faithful_build_passes_and_records_its_limit(heads, tmp_path):
+def test_faithful_build_passes_and_records_its_limit(heads):
     reference, _, images = heads
     record = measure_fidelity(
         OnnxRuntimeRunner(reference), OnnxRuntimeRunner(reference), images, SIZE, *PREPROCESS
     )
-    out = tmp_path / "fidelity.json"
-    written = write_fidelity(out, record, 0.99999, "fp32")
-    assert json.loads(out.read_text()) == written
-    assert written["limit"] == {"min_cosine": 0.99999, "config_key": "fidelity.min_cosine.fp32"}
+    written = check_fidelity(record, 0.99999)
+    assert written["limit"] == {"min_cosine": 0.99999}
     assert written["cosine_min"] == pytest.approx(1.0, abs=1e-12)  # the same session twice
 
 
-def test_wrong_build_fails_with_the_figures_and_writes_nothing(heads, tmp_path):
+def test_wrong_build_fails_with_the_figures(heads):
     """Another head's weights: a build that computes something else entirely."""
     reference, other, images = heads
     record = measure_fidelity(
         OnnxRuntimeRunner(other), OnnxRuntimeRunner(reference), images, SIZE, *PREPROCESS
     )
-    out = tmp_path / "builds" / "fidelity.json"
     with pytest.raises(FidelityError) as raised:
-        write_fidelity(out, record, 0.99, "int8")
+        check_fidelity(record, 0.99)
     assert isinstance(raised.value, RetinaflowError)
-    message = str(raised.value)
-    assert "fidelity.min_cosine.int8 = 0.99" in message and "on 3 images" in message
+    message = as_configured(raised.value, min_cosine="fidelity.min_cosine.int8")
+    assert "config key fidelity.min_cosine.int8 = 0.99" in message and "on 3 images" in message
     for name, figures in record["maps"].items():  # every map's figures, as measured
         line = next(x for x in message.splitlines() if x.strip().startswith(name + " "))
         assert f"worst cosine {figures['cosine_min']:.6f}" in line
         assert f"max abs error {figures['max_abs']:.4g}" in line
     assert f"to at most {np.floor(record['cosine_min'] * 1000) / 1000}" in message
-    assert not out.exists() and not list(tmp_path.rglob("*fidelity.json"))
 
 
-def test_one_drifting_map_is_named_the_others_not(heads, tmp_path):
+def test_one_drifting_map_is_named_the_others_not(heads):
     """A build right on every map but one (its box map p3 negated): only that map is marked."""
     reference, _, images = heads
     runner = OnnxRuntimeRunner(reference)
@@ -85,11 +79,10 @@ def test_one_drifting_map_is_named_the_others_not(heads, tmp_path):
     record = measure_fidelity(build, runner, images, SIZE, *PREPROCESS)
     assert record["maps"]["bbox_regression_p3"]["cosine_min"] == pytest.approx(-1.0)
     with pytest.raises(FidelityError, match="1 of 10 maps fall below") as raised:
-        write_fidelity(tmp_path / "fidelity.json", record, 0.999, "fp16")
+        check_fidelity(record, 0.999)
     marked = [x for x in str(raised.value).splitlines() if "<- below the limit" in x]
     assert len(marked) == 1 and "bbox_regression_p3" in marked[0]
-    assert "fidelity.min_cosine.fp16" in str(raised.value)
-    assert not (tmp_path / "fidelity.json").exists()
+    assert "set setting min_cosine to at most" in str(raised.value)
     # the limit is inclusive: a limit at the worst figure passes
-    checked = check_fidelity(record, record["cosine_min"], "fp16")
+    checked = check_fidelity(record, record["cosine_min"])
     assert checked["limit"]["min_cosine"] == record["cosine_min"]

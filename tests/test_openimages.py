@@ -5,6 +5,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -24,9 +25,9 @@ from retinaflow.data.openimages.settings import (
 )
 from retinaflow.data.openimages.splits import split_named
 from retinaflow.data.openimages.tables import mlperf_calibration_list, mlperf_classes
-from retinaflow.errors import DatasetError, ImageError
+from retinaflow.errors import DatasetError, ImageError, SettingError
 
-from .configs import REAL, download_settings
+from .configs import REAL, as_configured, download_settings
 from .http_server import FakeOpenImages, FileServer
 
 CLASSES = mlperf_classes()
@@ -138,8 +139,9 @@ def test_select_images_without_replacement():
     assert subset != select_images(ids, 300, seed=43)
     assert select_images(ids, None, seed=0) == ids
     assert select_images(ids, 5000, seed=0) == ids
-    with pytest.raises(DatasetError, match=r"dataset.max_images must be a positive integer.*-3"):
+    with pytest.raises(SettingError, match=r"setting max_images is -3: a positive integer") as e:
         select_images(ids, -3, seed=0)
+    assert as_configured(e.value, "dataset").startswith("config key dataset.max_images is -3")
 
 
 def test_image_size_is_what_cv2_reports(tmp_path):
@@ -226,8 +228,9 @@ def test_check_local(server, tmp_path):
     with pytest.raises(ImageError, match=f"{first} is missing"):
         check_local("validation", local)
     elsewhere = OpenImagesSettings(source="local", local_root=tmp_path / "elsewhere")
-    with pytest.raises(DatasetError, match="dataset.local_root"):
+    with pytest.raises(DatasetError, match="setting local_root must name a folder") as err:
         check_local("validation", elsewhere)
+    assert "config key dataset.local_root must" in as_configured(err.value, "dataset")
 
 
 def test_settings_from_the_config_sections():
@@ -245,12 +248,14 @@ def test_settings_from_the_config_sections():
         assert urls == SourceUrls(**section["urls"]) and all(vars(urls).values())
     urls = SourceUrls.from_config({"boxes": "", "class_map": "c", "images": "/by/hand"})
     assert urls == SourceUrls(boxes=None, class_map="c", images="/by/hand")
-    settings = OpenImagesSettings(source="direct", urls=urls, config_prefix="calibration.fetch")
-    with pytest.raises(DatasetError, match=r"calibration.fetch.urls.boxes is not set"):
+    settings = OpenImagesSettings(source="direct", urls=urls)
+    with pytest.raises(DatasetError, match=r"setting urls.boxes not set") as err:
         settings.urls_for(split_named("calibration"))
+    message = as_configured(err.value, "calibration.fetch")
+    assert message.startswith("config key calibration.fetch.urls.boxes not set")
     with pytest.raises(ValueError, match="download is not set"):
         settings.downloads()
-    with pytest.raises(ValueError, match="max_images needs a seed"):
+    with pytest.raises(SettingError, match="a seed is needed to draw setting max_images"):
         OpenImagesSettings(source="direct", max_images=3)
 
 
@@ -270,10 +275,20 @@ def test_prepare_publishes_either_split_into_the_dag_layout(server, tmp_path, sp
 
 
 def test_prepare_names_the_config_key_to_fix(tmp_path):
+    """The library names its settings; a job resolves them to the keys of its config section."""
     out = (tmp_path / "annotations.json", tmp_path / "images")
-    wrong = OpenImagesSettings(source="zoo", config_prefix="calibration.fetch")
-    with pytest.raises(DatasetError, match=r"calibration.fetch.source must be one of direct, "):
+    wrong = OpenImagesSettings(source="zoo")
+    with pytest.raises(SettingError) as err:
         prepare_openimages("calibration", wrong, *out)
-    with pytest.raises(DatasetError, match=r"dataset.local_root must name .* dataset.source is"):
+    assert (err.value.setting, err.value.value) == ("source", "zoo")
+    assert as_configured(err.value, "calibration.fetch") == (
+        "config key calibration.fetch.source is 'zoo': one of direct, fiftyone, local"
+    )
+    with pytest.raises(DatasetError) as err:
         prepare_openimages("validation", OpenImagesSettings(source="local"), *out)
+    assert err.value.settings == ["local_root", "source"]
+    assert re.search(
+        r"config key dataset.local_root must name .* config key dataset.source is local",
+        as_configured(err.value, "dataset"),
+    )
     assert not out[0].exists()

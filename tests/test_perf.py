@@ -13,7 +13,7 @@ from retinaflow.io import read_json, write_json
 from retinaflow.perf.accuracy import encode_detections, read_accuracy_log, score_accuracy_log
 from retinaflow.perf.logs import read_verdict
 
-from .configs import DEMO, MAX_DETECTIONS, RESIZE_KERNEL, postprocess_settings
+from .configs import DEMO, MAX_DETECTIONS, RESIZE_KERNEL, as_configured, postprocess_settings
 from .workflow import snakemake, write_config
 
 MODEL = {"arch": "demo", "num_classes": 6, "image_size": 320}
@@ -285,8 +285,9 @@ def test_missing_image_fails_before_loadgen(three_images, tmp_path):
 def test_unknown_scenario_setting_is_named():
     from retinaflow.perf.settings import loadgen_settings
 
-    with pytest.raises(ValueError, match=r"perf.scenarios.Offline has unknown settings \['qps'\]"):
+    with pytest.raises(ValueError, match=r"setting Offline is \['qps'\]: unknown settings") as e:
         loadgen_settings("Offline", "PerformanceOnly", {"qps": 3})
+    assert "config key perf.scenarios.Offline is" in as_configured(e.value, "perf.scenarios")
     settings = loadgen_settings("Server", "PerformanceOnly", SHORT["Server"], 16)
     assert settings.server_target_latency_ns == 200_000_000
     assert settings.performance_sample_count_override == 16

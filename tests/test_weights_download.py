@@ -10,6 +10,7 @@ from retinaflow.data.download import ChecksumError, OfflineError
 from retinaflow.data.weights import PUBLISHED, fetch_weights, published_weights
 from retinaflow.errors import CheckpointError
 
+from .configs import as_configured
 from .http_server import FileServer, md5_of
 
 WEIGHTS = hashlib.sha256(b"weights").digest() * 40_000  # 1.28 MB of stand-in weights
@@ -57,7 +58,8 @@ def test_wrong_md5_moves_aside_and_names_both_sums(zenodo, tmp_path):
     with pytest.raises(ChecksumError) as err:
         fetch_weights(dest, url=zenodo.url + PATH, md5=published)
     assert published in str(err.value) and md5_of(WEIGHTS) in str(err.value)
-    assert "model.weights.url" in str(err.value)
+    assert "set setting url to a good copy" in str(err.value)
+    assert "config key model.weights.url" in as_configured(err.value, "model.weights")
     assert not dest.exists()
     assert (tmp_path / "weights.pt.bad-md5").read_bytes() == WEIGHTS
 
@@ -79,4 +81,5 @@ def test_offline_names_url_and_the_key_that_takes_a_copy(tmp_path):
     url = f"http://127.0.0.1:{port}{PATH}"
     with pytest.raises(OfflineError) as err:
         fetch_weights(tmp_path / "w.pt", url=url, md5=published_weights().md5)
-    assert url in str(err.value) and "model.weights.url" in str(err.value)
+    assert url in str(err.value) and "set setting url to its path" in str(err.value)
+    assert "config key model.weights.url" in as_configured(err.value, "model.weights")

@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from .data.annotations import load_annotations
-from .errors import DatasetError, ImageError
+from .errors import DatasetError, ImageError, ref
 from .io import atomic_path
 
 # MLCommons calibration/openimages/openimages_cal_images_list.txt: 500 TRAIN-split images.
@@ -60,9 +60,9 @@ def check_disjoint(
         raise DatasetError(
             f"calibration list {calibration_list} shares {len(shared)} image(s) with the "
             f"evaluation annotations {evaluation_annotations}, first {shared[0]}: calibration "
-            "must never see a scored image (MLPerf calibrates on its train-split list); use "
-            "calibration.source mlperf, or for the demo a calibration.seed other than "
-            "dataset.demo.seed"
+            "must never see a scored image (MLPerf calibrates on its train-split list); set "
+            f"{ref('calibration_source')} to mlperf, or for the demo {ref('calibration_seed')} "
+            f"to another value than {ref('evaluation_seed')}"
         )
     return names
 
@@ -95,8 +95,8 @@ def read_calibration_list(path: str | os.PathLike, image_dir: str | os.PathLike)
         raise ImageError(
             f"calibration list {path} names {len(missing)} image(s) missing from {image_dir}, "
             f"first {missing[0]}: rerun the calibration rule (make_demo_calibration or "
-            "fetch_calibration), or for calibration.source: mlperf fetch these train-split "
-            "images into that folder"
+            f"fetch_calibration), or for {ref('calibration_source')} mlperf fetch these "
+            "train-split images into that folder"
         )
     return paths
 

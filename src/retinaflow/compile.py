@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .cpu_schedule import SCHEDULED_ATTR as DEFAULT_SCHEDULE_ATTR
 from .cpu_schedule import schedule_elementwise
+from .errors import SettingError
 from .io import atomic_path, read_json, write_json
 from .model.head import INPUT_NAME
 from .vnni import (
@@ -77,10 +78,11 @@ def resolve_target(value: dict | str | None):
     try:
         return tvm.target.Target(value)
     except (ValueError, TypeError) as err:
-        raise ValueError(
-            f"config key compile.target must be a JSON dict such as "
-            f'{{"kind": "llvm", "mcpu": "cascadelake", "num-cores": 2}}, or "host"; '
-            f"got {value!r} ({err})"
+        raise SettingError(
+            "target",
+            value,
+            f"not a TVM target ({err}); give a JSON dict such as "
+            '{"kind": "llvm", "mcpu": "cascadelake", "num-cores": 2}, or "host"',
         ) from err
 
 
@@ -119,9 +121,7 @@ def apply_precision(
     from .integer_convs import PASS_NAME, rewrite_integer_convs
 
     if precision not in PRECISIONS:
-        raise ValueError(
-            f"config key compile.precision must be one of {PRECISIONS}, got {precision!r}"
-        )
+        raise SettingError("precision", precision, f"one of {', '.join(PRECISIONS)}")
     if precision == "int8":
         mod, report = rewrite_integer_convs(mod)
         passes = [PASS_NAME, "DeadCodeElimination"]
@@ -136,9 +136,8 @@ def apply_precision(
     if precision != "fp16":
         return mod, []
     if fp16_accumulate not in FP16_ACCUMULATE:
-        raise ValueError(
-            f"config key compile.fp16_accumulate must be one of {FP16_ACCUMULATE}, "
-            f"got {fp16_accumulate!r}"
+        raise SettingError(
+            "fp16_accumulate", fp16_accumulate, f"one of {', '.join(FP16_ACCUMULATE)}"
         )
     mod = relax.transform.ToMixedPrecision(out_dtype=fp16_accumulate)(mod)
     mod = relax.transform.FoldConstant()(mod)

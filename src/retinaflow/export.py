@@ -12,6 +12,7 @@ import onnx
 import torch
 
 from .errors import ParityError
+from .errors import ref as setting_ref
 from .io import atomic_path
 from .model.head import INPUT_NAME, OUTPUT_NAMES, HeadMaps
 
@@ -119,7 +120,7 @@ def parity_on_dataset(
     if not record["pass"]:
         raise ParityError(
             f"{onnx_path} disagrees with PyTorch: worst relative error "
-            f"{record['worst_max_rel']:.3g} > export.parity_max_rel {max_rel:.3g}; "
+            f"{record['worst_max_rel']:.3g} > {setting_ref('max_rel')} = {max_rel:.3g}; "
             f"details in {record_path}"
         )
     return record

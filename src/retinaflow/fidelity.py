@@ -12,9 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from .data.images import iter_batches
-from .errors import FidelityError
+from .errors import FidelityError, ref
 from .export import compare_outputs
-from .io import write_json
 from .model.head import OUTPUT_NAMES
 from .runtime import HeadRunner, open_runner
 
@@ -58,19 +57,13 @@ def measure_fidelity(
     }
 
 
-def limit_key(precision: str) -> str:
-    """The config key of a precision's fidelity limit."""
-    return f"fidelity.min_cosine.{precision}"
-
-
-def check_fidelity(record: dict, min_cosine: float, precision: str) -> dict:
+def check_fidelity(record: dict, min_cosine: float) -> dict:
     """The record with its limit added; FidelityError when any map's worst cosine is below it.
 
     The message gives every map's figures (worst cosine, largest absolute and relative error),
-    marks those below the limit, and names the config key that sets it.
+    marks those below the limit, and names the setting that sets it (`min_cosine`).
     """
-    key = limit_key(precision)
-    checked = {**record, "limit": {"min_cosine": min_cosine, "config_key": key}}
+    checked = {**record, "limit": {"min_cosine": min_cosine}}
     failing = [name for name, m in record["maps"].items() if m["cosine_min"] < min_cosine]
     if not failing:
         return checked
@@ -82,10 +75,10 @@ def check_fidelity(record: dict, min_cosine: float, precision: str) -> dict:
     build = record.get("build", "the build")
     raise FidelityError(
         f"{build} drifts from {record.get('reference', 'the reference')} past the fidelity limit "
-        f"{key} = {min_cosine} on {record['images']} images: {len(failing)} of "
+        f"{ref('min_cosine')} = {min_cosine} on {record['images']} images: {len(failing)} of "
         f"{len(record['maps'])} maps fall below it (worst cosine {record['cosine_min']:.6f}).\n"
         + "\n".join(lines)
-        + f"\nFix the build, or relax the limit: set config key {key} to at most "
+        + f"\nFix the build, or relax the limit: set {ref('min_cosine')} to at most "
         f"{_relaxed(record['cosine_min'])} in your config file."
     )
 
@@ -93,16 +86,6 @@ def check_fidelity(record: dict, min_cosine: float, precision: str) -> dict:
 def _relaxed(cosine: float) -> float:
     """A round limit at or below `cosine` (three decimals), for the message's example."""
     return float(np.floor(cosine * 1000) / 1000)
-
-
-def write_fidelity(
-    path: str | os.PathLike, record: dict, min_cosine: float, precision: str
-) -> dict:
-    """check_fidelity, then the checked record to `path` (atomically): a build past its limit
-    raises before anything is written, so no fidelity file says it passed."""
-    checked = check_fidelity(record, min_cosine, precision)
-    write_json(path, checked)
-    return checked
 
 
 def fidelity_of_build(

@@ -80,8 +80,8 @@ def infer_variant(
 ) -> dict:
     """Write outputs["detections"], ["txt"], ["drawn"], ["stats"]; return the stats.
 
-    The settings are the config's (preprocess.resize_kernel, postprocess, infer.*): no
-    defaults here, config/config.yaml holds them.
+    The settings are the config's (preprocessing, post-processing, inference): no defaults
+    here, config/config.yaml holds them.
     """
     data = load_annotations(annotations)
     records = image_records(data, image_dir)

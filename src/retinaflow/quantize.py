@@ -15,6 +15,7 @@ from pathlib import Path
 import onnx
 
 from .data.images import preprocess_image
+from .errors import SettingError
 from .io import atomic_path
 from .model.head import INPUT_NAME, OUTPUT_NAMES
 
@@ -22,7 +23,7 @@ CALIBRATION_METHODS = ("max", "kl", "percentile")
 ACTIVATION_TYPES = ("uint8", "int8")
 # ORT's Entropy default is 128 histogram bins for 128 quantized bins: its KL search then has a
 # single candidate, the full range, and "kl" gives MinMax's model byte for byte. More bins
-# (quantize.histogram_bins: 2048 in config/config.yaml, as TensorRT's entropy calibrator) let
+# (histogram_bins: 2048 in config/config.yaml, as TensorRT's entropy calibrator) let
 # it clip outliers; ORT's search is a Python loop, quadratic in the bins: ~0.5 s per tensor
 # at 2048 here.
 KL_QUANTIZED_BINS = 128
@@ -130,7 +131,7 @@ def quantize_head(
     histogram_bins: int,
 ) -> dict:
     """Calibrate `onnx_path` on the images and write a QDQ model to `out_path` (atomically).
-    The settings are the config's preprocess.resize_kernel and quantize.* values.
+    The settings are the config's (preprocessing and quantization): no defaults here.
 
     Returns a small record of what was done (for a log or a meta file).
     """
@@ -149,18 +150,14 @@ def quantize_head(
         "percentile": CalibrationMethod.Percentile,
     }
     if method not in methods:
-        raise ValueError(
-            f"config key quantize.method must be one of {CALIBRATION_METHODS}, got {method!r}"
-        )
+        raise SettingError("method", method, f"one of {', '.join(CALIBRATION_METHODS)}")
     if activation_type not in ACTIVATION_TYPES:
-        raise ValueError(
-            f"config key quantize.activation_type must be one of {ACTIVATION_TYPES}, "
-            f"got {activation_type!r}"
+        raise SettingError(
+            "activation_type", activation_type, f"one of {', '.join(ACTIVATION_TYPES)}"
         )
     if histogram_bins < 2 * KL_QUANTIZED_BINS:
-        raise ValueError(
-            f"config key quantize.histogram_bins must be at least {2 * KL_QUANTIZED_BINS}, "
-            f"got {histogram_bins}"
+        raise SettingError(
+            "histogram_bins", histogram_bins, f"at least {2 * KL_QUANTIZED_BINS} (twice KL's bins)"
         )
     if not image_paths:
         raise ValueError(f"no calibration images given for {onnx_path}: the list is empty")

@@ -1,12 +1,13 @@
 """What every workflow script shares: a log file per job, messages mirrored on stderr, and user
-errors (RetinaflowError) reported as one clear line instead of a traceback."""
+errors (RetinaflowError) reported as one clear line instead of a traceback, the settings they
+name resolved to the config keys they came from (`config_keys`)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,14 +16,39 @@ from .errors import RetinaflowError
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
 
+def config_keys(config: Mapping, *sections: str, **keys: str) -> Callable[[str], str | None]:
+    """How a job names the settings its errors mention (errors.ref): the config key `keys`
+    gives for a name, else the first of `sections` (dotted paths into `config`) where the
+    name (itself maybe dotted, "urls.boxes") is a key of the config; None where none is."""
+
+    def resolve(name: str) -> str | None:
+        if name in keys:
+            return keys[name]
+        for section in sections:
+            node = config
+            for part in f"{section}.{name}".split("."):
+                if not isinstance(node, Mapping) or part not in node:
+                    break
+                node = node[part]
+            else:
+                return f"{section}.{name}"
+        return None
+
+    return resolve
+
+
 @contextmanager
 def job_logging(
-    log_path: str | os.PathLike | None, threads: int | None = None, name: str = "retinaflow"
+    log_path: str | os.PathLike | None,
+    threads: int | None = None,
+    name: str = "retinaflow",
+    settings: Callable[[str], str | None] | None = None,
 ) -> Iterator:
     """Yield a logger writing to `log_path` and stderr; exit 1 with the message on a user error.
 
     `threads` (the job's Snakemake threads) caps PyTorch's intra-op pool, so that a job uses
-    the cores its rule declares and no more.
+    the cores its rule declares and no more. `settings` (config_keys) names the config key of
+    each setting a user error mentions.
     """
     if threads:
         import torch
@@ -41,6 +67,8 @@ def job_logging(
     try:
         yield logger
     except RetinaflowError as err:
+        if settings is not None:
+            err.named(settings)
         logger.error("%s", err)
         sys.exit(1)
     finally:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import SettingError
 from .io import read_json
 from .runtime import backend, open_runner
 
@@ -68,7 +69,7 @@ def time_rounds(
     """`warmup` untimed calls per runner, then `rounds` rounds calling every runner once in
     turn, all on the round's batch (round r: batches[r % len(batches)]). Seconds per call."""
     if rounds < 1:
-        raise ValueError(f"config key speed.rounds must be >= 1, got {rounds}")
+        raise SettingError("rounds", rounds, "at least 1 timed call per variant")
     for _ in range(warmup):
         for run in runners.values():
             run(batches[0])

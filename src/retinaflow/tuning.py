@@ -35,6 +35,7 @@ from .compile import (
     resolve_target,
     target_json,
 )
+from .errors import SettingError
 from .io import atomic_path, write_json
 from .vnni import register_intrinsic, space_generator, target_has_vnni
 
@@ -98,9 +99,8 @@ def tune_head(
     builder_timeout_s: float = 60.0,
 ) -> dict:
     """Tune with `trials` candidates in all (0: an empty, valid database) into `work_dir`;
-    with `trials_per_task`, the budget is that many per extracted task instead
-    (config key compile.tuning.trials_per_task). The settings without a default are the
-    config's compile.* and compile.tuning.* values.
+    with `trials_per_task`, the budget is that many per extracted task instead. The
+    settings without a default are the config's (compilation and tuning).
 
     With `use_shipped`, a database shipped for `model` on this target's ISA class
     (shipped_tuning) is the start: 0 trials then gives its schedules, more trials tune on
@@ -112,14 +112,12 @@ def tune_head(
     """
 
     if tasks not in TASK_SETS:
-        raise ValueError(
-            f"config key compile.tuning.tasks must be one of {TASK_SETS}, got {tasks!r}"
-        )
+        raise SettingError("tasks", tasks, f"one of {', '.join(TASK_SETS)}")
     if trials_per_task is not None:
-        _check_count("compile.tuning.trials_per_task", trials_per_task)
+        _check_count("trials_per_task", trials_per_task)
         trials = 0
     else:
-        _check_count("compile.tuning.trials", trials)
+        _check_count("trials", trials)
     started = time.perf_counter()
     target = resolve_target(target)
     input_shape = [int(d) for d in input_shape]
@@ -203,9 +201,9 @@ def _start_from_shipped(choice, mod, target, work_dir) -> dict | None:
     }
 
 
-def _check_count(key: str, value) -> None:
+def _check_count(setting: str, value) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"config key {key} must be an integer >= 0, got {value!r}")
+        raise SettingError(setting, value, "an integer >= 0")
 
 
 def is_convolution_task(task_name: str) -> bool:

@@ -1,9 +1,10 @@
 """Rule compile_head: TVM Relax build of one variant -> self-contained module.so + meta.json."""
 
 from retinaflow.compile import compile_head
-from retinaflow.scripting import job_logging
+from retinaflow.scripting import config_keys, job_logging
 
-with job_logging(snakemake.log[0]) as log:
+settings = config_keys(snakemake.config, "compile")
+with job_logging(snakemake.log[0], settings=settings) as log:
     p = snakemake.params
     meta = compile_head(
         snakemake.input.onnx,

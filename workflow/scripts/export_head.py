@@ -2,9 +2,10 @@
 
 from retinaflow.export import export_head_onnx
 from retinaflow.model.loading import load_head
-from retinaflow.scripting import job_logging
+from retinaflow.scripting import config_keys, job_logging
 
-with job_logging(snakemake.log[0], snakemake.threads) as log:
+settings = config_keys(snakemake.config, "model")
+with job_logging(snakemake.log[0], snakemake.threads, settings=settings) as log:
     model = snakemake.params.model
     head = load_head(snakemake.input.weights, **model)
     export_head_onnx(head, snakemake.output[0], model["image_size"], snakemake.params.opset)

@@ -5,9 +5,10 @@ from retinaflow.calibration import write_calibration_list
 from retinaflow.data.openimages.prepare import prepare_openimages
 from retinaflow.data.openimages.settings import DownloadSettings, OpenImagesSettings, SourceUrls
 from retinaflow.io import read_json
-from retinaflow.scripting import job_logging
+from retinaflow.scripting import config_keys, job_logging
 
-with job_logging(snakemake.log[0]) as log:
+settings = config_keys(snakemake.config, "calibration.fetch")
+with job_logging(snakemake.log[0], settings=settings) as log:
     p = snakemake.params
     out = snakemake.output
     settings = OpenImagesSettings(
@@ -17,7 +18,6 @@ with job_logging(snakemake.log[0]) as log:
         zoo_dir=p.zoo_dir,
         urls=SourceUrls.from_config(p.urls),
         download=DownloadSettings.from_config(p.download),
-        config_prefix="calibration.fetch",
     )
     prepare_openimages("calibration", settings, out.annotations, out.images)
     names = sorted(img["file_name"] for img in read_json(out.annotations)["images"])

@@ -2,9 +2,10 @@
 
 from retinaflow.data.openimages.prepare import prepare_openimages
 from retinaflow.data.openimages.settings import DownloadSettings, OpenImagesSettings, SourceUrls
-from retinaflow.scripting import job_logging
+from retinaflow.scripting import config_keys, job_logging
 
-with job_logging(snakemake.log[0], snakemake.threads) as log:
+settings = config_keys(snakemake.config, "dataset")
+with job_logging(snakemake.log[0], snakemake.threads, settings=settings) as log:
     p = snakemake.params
     settings = OpenImagesSettings(
         source=p.source,

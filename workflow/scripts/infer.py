@@ -1,9 +1,10 @@
 """Rule infer: preprocess -> runtime of the variant -> host post-processing -> detections."""
 
 from retinaflow.infer import infer_variant
-from retinaflow.scripting import job_logging
+from retinaflow.scripting import config_keys, job_logging
 
-with job_logging(snakemake.log[0], snakemake.threads) as log:
+settings = config_keys(snakemake.config, "infer", "model")
+with job_logging(snakemake.log[0], snakemake.threads, settings=settings) as log:
     stats = infer_variant(
         variant=snakemake.wildcards.variant,
         runtime_path=snakemake.input.runtime,

@@ -3,10 +3,16 @@ A build whose maps drift past fidelity.min_cosine.<precision> fails with the fig
 leaves no fidelity.json."""
 
 from retinaflow.calibration import read_calibration_list
-from retinaflow.fidelity import fidelity_of_build, write_fidelity
-from retinaflow.scripting import job_logging
+from retinaflow.fidelity import check_fidelity, fidelity_of_build
+from retinaflow.io import write_json
+from retinaflow.scripting import config_keys, job_logging
 
-with job_logging(snakemake.log[0]) as log:
+settings = config_keys(
+    snakemake.config,
+    min_cosine=f"fidelity.min_cosine.{snakemake.params.precision}",
+    calibration_source="calibration.source",
+)
+with job_logging(snakemake.log[0], settings=settings) as log:
     p = snakemake.params
     images = read_calibration_list(snakemake.input.calibration, snakemake.input.calibration_images)
     images = images[: p.max_images]
@@ -21,4 +27,6 @@ with job_logging(snakemake.log[0]) as log:
         variant=snakemake.wildcards.build,
     )
     log.info("fidelity: min cosine %.6f, max rel %.3g", record["cosine_min"], record["max_rel"])
-    write_fidelity(snakemake.output[0], record, p.min_cosine, p.precision)
+    checked = check_fidelity(record, p.min_cosine)  # past the limit: no file says it passed
+    checked["limit"]["config_key"] = settings("min_cosine")
+    write_json(snakemake.output[0], checked)

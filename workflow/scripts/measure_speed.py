@@ -7,10 +7,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from retinaflow.data.annotations import image_records, load_annotations  # noqa: E402
 from retinaflow.io import write_json  # noqa: E402
-from retinaflow.scripting import job_logging  # noqa: E402
+from retinaflow.scripting import config_keys, job_logging  # noqa: E402
 from retinaflow.speed import measure_speed  # noqa: E402
 
-with job_logging(snakemake.log[0]) as log:
+settings = config_keys(snakemake.config, "speed")
+with job_logging(snakemake.log[0], settings=settings) as log:
     p = snakemake.params
     artifacts = dict(zip(p.variants, snakemake.input.runtimes, strict=True))
     metas = dict(zip(p.tvm_builds, snakemake.input.metas, strict=True))

@@ -3,9 +3,16 @@
 from retinaflow.calibration import calibration_set, check_disjoint, read_calibration_list
 from retinaflow.io import write_json
 from retinaflow.quantize import quantize_head
-from retinaflow.scripting import job_logging
+from retinaflow.scripting import config_keys, job_logging
 
-with job_logging(snakemake.log[0], snakemake.threads) as log:
+settings = config_keys(
+    snakemake.config,
+    "quantize",
+    calibration_source="calibration.source",
+    calibration_seed="calibration.seed",
+    evaluation_seed="dataset.demo.seed",
+)
+with job_logging(snakemake.log[0], snakemake.threads, settings=settings) as log:
     p = snakemake.params
     # never calibrate on a scored image: the list must share none with the evaluation split
     check_disjoint(snakemake.input.calibration, snakemake.input.evaluation)

@@ -1,9 +1,10 @@
 """Rules run_loadgen and run_loadgen_accuracy: one MLPerf LoadGen test of a build."""
 
 from retinaflow.perf import run_loadgen
-from retinaflow.scripting import job_logging
+from retinaflow.scripting import config_keys, job_logging
 
-with job_logging(snakemake.log[0], snakemake.threads) as log:
+settings = config_keys(snakemake.config, "perf.scenarios", "perf", "infer")
+with job_logging(snakemake.log[0], snakemake.threads, settings=settings) as log:
     record = run_loadgen(
         variant=snakemake.wildcards.variant,
         runtime_path=snakemake.input.runtime,

@@ -1,9 +1,10 @@
 """Rule simplify_head: onnxsim, then the parity record against PyTorch on real images."""
 
 from retinaflow.export import parity_on_dataset, simplify_onnx
-from retinaflow.scripting import job_logging
+from retinaflow.scripting import config_keys, job_logging
 
-with job_logging(snakemake.log[0], snakemake.threads) as log:
+settings = config_keys(snakemake.config, "model", max_rel="export.parity_max_rel")
+with job_logging(snakemake.log[0], snakemake.threads, settings=settings) as log:
     simplify_onnx(snakemake.input.onnx, snakemake.output.onnx)
     record = parity_on_dataset(
         snakemake.input.weights,

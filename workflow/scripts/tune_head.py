@@ -2,10 +2,11 @@
 per task: the shipped database for the target's ISA class where one exists, else an empty,
 valid one)."""
 
-from retinaflow.scripting import job_logging
+from retinaflow.scripting import config_keys, job_logging
 from retinaflow.tuning import tune_head
 
-with job_logging(snakemake.log[0]) as log:
+settings = config_keys(snakemake.config, "compile.tuning", "compile")
+with job_logging(snakemake.log[0], settings=settings) as log:
     p = snakemake.params
     meta = tune_head(
         snakemake.input.onnx,

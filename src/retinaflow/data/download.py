@@ -1,8 +1,9 @@
 """Downloads that happen once: resumed after a cut, retried with backoff, verified, and renamed
 into place only when complete, so a file at its final path is always a whole, checked file.
 
-Every function takes a `config_key`: the config key a user sets to point at a copy fetched by
-hand. Offline, the error names the URL and that key instead of hanging or retrying for minutes.
+Every function takes a `setting`: the name of the setting a user sets to point at a copy fetched
+by hand (the rule layer maps it to its config key). Offline, the error names the URL and that
+setting instead of hanging or retrying for minutes.
 A "URL" may also be a local path or a file:// URL; it is then copied, with the same checks.
 """
 
@@ -28,7 +29,7 @@ from urllib.parse import unquote, urlparse
 from PIL import Image
 from tqdm import tqdm
 
-from ..errors import ImageError, RetinaflowError
+from ..errors import ImageError, RetinaflowError, ref
 
 CHUNK_SIZE = 1 << 16
 USER_AGENT = "retinaflow-downloader/0.1"
@@ -87,7 +88,7 @@ def download_file(
     url: str,
     dest: str | os.PathLike,
     *,
-    config_key: str,
+    setting: str,
     md5: str | None = None,
     validate: Callable[[Path], object] | None = None,
     retries: int = 4,
@@ -105,23 +106,23 @@ def download_file(
     dest = Path(dest)
     if dest.exists():
         if md5 is not None:
-            _verify_md5(dest, md5, url, config_key)
+            _verify_md5(dest, md5, url, setting)
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(dest)
     local = _local_source(url)
     if local is None and urlparse(url).scheme not in ("http", "https"):
         raise DownloadError(
-            f"config key {config_key}: {url} is neither an http(s) URL nor a local path "
-            "(the OpenImages bucket is https://open-images-dataset.s3.amazonaws.com)"
+            f"{ref(setting)}: {url} is neither an http(s) URL nor a local path "
+            "(the OpenImages bucket is https://open-images-dataset.s3.amazonaws.com)",
         )
     failures = 0
     while True:
         try:
             if local is not None:
-                _copy_into(local, part, config_key)
+                _copy_into(local, part, setting)
             else:
-                _fetch_into(url, part, config_key, timeout, progress)
+                _fetch_into(url, part, setting, timeout, progress)
             if validate is not None:
                 _validate_part(part, validate)
             break
@@ -132,11 +133,11 @@ def download_file(
                 kept = kept if part.exists() else ""
                 raise DownloadError(
                     f"could not download {url} after {failures} attempts ({err}){kept}. "
-                    f"To use a copy fetched by hand, set config key {config_key} to its path"
+                    f"To use a copy fetched by hand, set {ref(setting)} to its path",
                 ) from err
             time.sleep(backoff * 2 ** (failures - 1))
     if md5 is not None:
-        _verify_md5(part, md5, url, config_key, final=dest)
+        _verify_md5(part, md5, url, setting, final=dest)
     os.replace(part, dest)
     return dest
 
@@ -151,11 +152,11 @@ def _local_source(url: str) -> Path | None:
     return None
 
 
-def _copy_into(src: Path, part: Path, config_key: str) -> None:
+def _copy_into(src: Path, part: Path, setting: str) -> None:
     if not src.is_file():
         raise DownloadError(
-            f"local file {src} does not exist: fix config key {config_key} "
-            "(a URL, or the path of a copy fetched by hand)"
+            f"local file {src} does not exist: fix {ref(setting)} "
+            "(a URL, or the path of a copy fetched by hand)",
         )
     shutil.copyfile(src, part)
 
@@ -168,7 +169,7 @@ def _validate_part(part: Path, validate: Callable[[Path], object]) -> None:
         raise _Transient(f"the fetched file failed its check, fetching it again: {err}") from err
 
 
-def _verify_md5(path: Path, expected: str, url: str, config_key: str, final: Path | None = None):
+def _verify_md5(path: Path, expected: str, url: str, setting: str, final: Path | None = None):
     got = md5sum(path)
     if got == expected.lower():
         return
@@ -177,7 +178,7 @@ def _verify_md5(path: Path, expected: str, url: str, config_key: str, final: Pat
     os.replace(path, aside)
     raise ChecksumError(
         f"{final} has md5 {got}, expected {expected} (from {url}); moved it to {aside}. "
-        f"Rerun to download it again, or set config key {config_key} to a good copy"
+        f"Rerun to download it again, or set {ref(setting)} to a good copy",
     )
 
 
@@ -191,7 +192,7 @@ def _is_offline(reason: object) -> bool:
     return isinstance(reason, OSError) and reason.errno in _OFFLINE_ERRNOS
 
 
-def _fetch_into(url: str, part: Path, config_key: str, timeout: float, progress: bool) -> None:
+def _fetch_into(url: str, part: Path, setting: str, timeout: float, progress: bool) -> None:
     """One attempt: append to `part` from where it stops (Range), or start it over."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": USER_AGENT}
@@ -210,14 +211,14 @@ def _fetch_into(url: str, part: Path, config_key: str, timeout: float, progress:
         if err.code in (408, 425, 429) or err.code >= 500:
             raise _Transient(f"HTTP {err.code} {err.reason}") from err
         raise DownloadError(
-            f"{url} answered HTTP {err.code} {err.reason}: check the URL in config key "
-            f"{config_key}, or set it to the path of a copy fetched by hand"
+            f"{url} answered HTTP {err.code} {err.reason}: check the URL in "
+            f"{ref(setting)}, or set it to the path of a copy fetched by hand",
         ) from err
     except urllib.error.URLError as err:
         if _is_offline(err.reason):
             raise OfflineError(
                 f"cannot reach {url} ({err.reason}): no network here? Fetch the file by hand "
-                f"and set config key {config_key} to its path"
+                f"and set {ref(setting)} to its path",
             ) from err
         raise _Transient(f"connection failed: {err.reason}") from err
     except (OSError, http.client.HTTPException) as err:
@@ -296,7 +297,7 @@ class FetchSummary:
 def fetch_images(
     items: Sequence[tuple[str, str | os.PathLike]],
     *,
-    config_key: str,
+    setting: str,
     workers: int = 16,
     retries: int = 4,
     timeout: float = 60.0,
@@ -330,7 +331,7 @@ def fetch_images(
             download_file(
                 url,
                 dest,
-                config_key=config_key,
+                setting=setting,
                 validate=decode_check,
                 retries=retries,
                 timeout=timeout,
@@ -353,7 +354,7 @@ def fetch_images(
                     other.cancel()
                 raise err
             if isinstance(err, RetinaflowError):
-                errors.append(str(err))
+                errors.append(err.template)  # its settings still unresolved
                 summary.failed.append(futures[future])
             elif err is not None:
                 raise err
@@ -364,6 +365,6 @@ def fetch_images(
         more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
         raise DownloadError(
             f"{len(errors)} of {len(items)} images could not be fetched (rerun to retry only "
-            f"those, or put them in {where} by hand):\n  {shown}{more}"
+            f"those, or put them in {where} by hand):\n  {shown}{more}",
         )
     return summary

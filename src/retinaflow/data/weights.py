@@ -68,10 +68,9 @@ def fetch_weights(
     cache_dir: str | os.PathLike | None = None,
     retries: int = 4,
     timeout: float = 120.0,
-    config_key: str = "model.weights.url",
 ) -> Path:
-    """Put the weights at `dest`: a copy of `path` when given, else a download of `url` (the
-    config's model.weights.url; `published_weights()` names MLCommons' files and their md5s).
+    """Put the weights at `dest`: a copy of `path` when given, else a download of `url`
+    (`published_weights()` names MLCommons' files and their md5s).
 
     With `cache_dir` the download is kept there under its own name and `dest` is a hard link
     (or copy) of it, so a cleaned workflow never downloads the 150 MB again. The md5, when
@@ -80,14 +79,14 @@ def fetch_weights(
     """
     dest = Path(dest)
     if path is not None:
-        return download_file(str(path), dest, config_key=config_key, md5=md5)
+        return download_file(str(path), dest, setting="path", md5=md5)
     if url is None:
-        raise ValueError(f"fetch_weights needs a url ({config_key}) or a path")
+        raise ValueError("fetch_weights needs a url or a path")
     if cache_dir is None:
         return download_file(
             url,
             dest,
-            config_key=config_key,
+            setting="url",
             md5=md5,
             retries=retries,
             timeout=timeout,
@@ -96,7 +95,7 @@ def fetch_weights(
     cached = download_file(
         url,
         Path(cache_dir) / url.rstrip("/").rsplit("/", 1)[-1],
-        config_key=config_key,
+        setting="url",
         md5=md5,
         retries=retries,
         timeout=timeout,

@@ -129,7 +129,7 @@ def make_demo_dataset(
 ) -> Path:
     """Write <root>/images/<ImageID>.jpg and <root>/annotations.json; return the json path.
     `seed` None: the split's own (SPLIT_SEEDS, those of the shipped demo model); the workflow
-    passes the config's (dataset.demo.seed, calibration.seed).
+    passes the config's (the evaluation split's seed, the calibration split's).
 
     Image ids follow MLCommons: sorted by ImageID, factorised, plus 1.
     """

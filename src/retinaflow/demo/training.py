@@ -271,7 +271,7 @@ def evaluate_demo_model(
     reference preprocessing to 320x320, boxes scaled back to each image's own size.
 
     Scored by `evaluate.score_detections` as the workflow scores a variant (`max_detections`:
-    the config's score.max_detections); returns its record, the same keys as
+    the config's, COCOeval's maxDets); returns its record, the same keys as
     results/map_{variant}.json: bbox_mAP (AP@[.5:.95]), the 12 COCO stats by name, the
     summary lines.
     """

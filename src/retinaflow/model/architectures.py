@@ -15,6 +15,8 @@ from torchvision.models.resnet import BasicBlock
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from ..errors import SettingError
+
 ARCHITECTURES = ("resnext50_32x4d_fpn", "demo")
 ASPECT_RATIOS = (0.5, 1.0, 2.0)
 # MLPerf: x, int(x * 2^(1/3)), int(x * 2^(2/3)) for x in 32..512, one tuple per level P3..P7.
@@ -90,7 +92,7 @@ def build_retinanet(arch: str, num_classes: int, image_size: int) -> RetinaNet:
     elif arch == "demo":
         backbone = _demo_backbone()
     else:
-        raise ValueError(f"model.arch must be one of {ARCHITECTURES}, got {arch!r}")
+        raise SettingError("arch", arch, f"one of {', '.join(ARCHITECTURES)}")
     return RetinaNet(
         backbone,
         num_classes=num_classes,

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ref
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -30,7 +30,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(
             f"weights file {path} does not exist: run the weights rule, or set "
-            "model.weights.source: local and model.weights.path to a local copy"
+            f"{ref('source')} to local and {ref('path')} to a local copy"
         )
     try:
         if _is_torchscript(path):
@@ -65,13 +65,13 @@ def load_weights(model: nn.Module, path: str | os.PathLike, arch: str = "") -> n
         first = str(err).split("\n\t")[1:3]
         raise CheckpointError(
             f"weights file {path} does not fit the architecture {arch!r}: "
-            f"{'; '.join(first)}. Check model.arch and model.num_classes in the config"
+            f"{'; '.join(first)}. Check {ref('arch')} and {ref('num_classes')}"
         ) from err
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(
             f"weights file {path} does not fit the architecture {arch!r}: "
             f"{len(result.missing_keys)} missing keys (e.g. {result.missing_keys[:3]}), "
             f"{len(result.unexpected_keys)} unexpected keys (e.g. {result.unexpected_keys[:3]}). "
-            "Check model.arch and model.num_classes in the config"
+            f"Check {ref('arch')} and {ref('num_classes')}"
         )
     return model.eval()

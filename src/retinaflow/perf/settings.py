@@ -5,12 +5,14 @@ scenario block on top, so a short demo run differs from an official one only whe
 
 from __future__ import annotations
 
+from ..errors import SettingError
+
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
 MODES = ("PerformanceOnly", "AccuracyOnly")
 MLPERF_MODEL = "retinanet"  # the model's name in mlperf.conf
 _BUILT_IN_CONF = 0  # FromConfig's conf_type: LoadGen's embedded mlperf.conf only, no user.conf
 
-# config key -> (TestSettings attribute, factor from the config's unit to LoadGen's)
+# setting -> (TestSettings attribute, factor from the config's unit to LoadGen's)
 _COMMON = {
     "min_duration_ms": ("min_duration_ms", 1),
     "max_duration_ms": ("max_duration_ms", 1),
@@ -43,7 +45,7 @@ def loadgen_settings(
 ):
     """A mlperf_loadgen.TestSettings for `scenario` and `mode` (PerformanceOnly|AccuracyOnly).
 
-    `settings` is the config's block for the scenario (perf.scenarios.<scenario>): keys of
+    `settings` is the config's block for the scenario (the setting named `scenario`): keys of
     _COMMON and SCENARIO_KEYS[scenario]; a None value keeps MLPerf's.
     """
     import mlperf_loadgen as lg
@@ -54,10 +56,7 @@ def loadgen_settings(
     known = {**_COMMON, **SCENARIO_KEYS[scenario]}
     unknown = sorted(set(settings or {}) - set(known))
     if unknown:
-        raise ValueError(
-            f"config key perf.scenarios.{scenario} has unknown settings {unknown}: "
-            f"allowed are {sorted(known)}"
-        )
+        raise SettingError(scenario, unknown, f"unknown settings; {scenario} takes {sorted(known)}")
     ts = lg.TestSettings()
     ts.scenario = getattr(lg.TestScenario, scenario)
     ts.FromConfig("", MLPERF_MODEL, scenario, _BUILT_IN_CONF)

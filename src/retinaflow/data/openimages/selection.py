@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ...errors import DatasetError
+from ...errors import SettingError
 from .splits import Split
 from .tables import mlperf_calibration_list
 
@@ -35,7 +35,6 @@ def select_images(
     image_ids: Sequence[str],
     max_images: int | None,
     seed: int,
-    config_key: str = "dataset.max_images",
 ) -> list[str]:
     """A seeded subset of `max_images` ids drawn WITHOUT replacement, sorted; all when None.
 
@@ -45,9 +44,7 @@ def select_images(
     if max_images is None:
         return ids
     if isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1:
-        raise DatasetError(
-            f"config key {config_key} must be a positive integer or null, got {max_images!r}"
-        )
+        raise SettingError("max_images", max_images, "a positive integer, or null for all")
     if max_images >= len(ids):
         return ids
     rng = np.random.default_rng(seed)
@@ -60,7 +57,6 @@ def selected_images(
     classes: Sequence[str],
     max_images: int | None,
     seed: int,
-    config_key: str,
 ) -> list[str]:
     """The images of a box table a split uses: the eligible ones, subset by max_images."""
-    return select_images(eligible_images(table, classes), max_images, seed, config_key)
+    return select_images(eligible_images(table, classes), max_images, seed)

@@ -1,6 +1,6 @@
 """What an OpenImages run asks for, as one object: every source receives the same one, so a
-download setting cannot reach one source and miss another. The values are the config's
-(dataset.*, calibration.fetch.*): no defaults here, config/config.yaml holds them."""
+download setting cannot reach one source and miss another. The values are the config's (the
+dataset's section, or the calibration's fetch section): no defaults here."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...errors import DatasetError
+from ...errors import DatasetError, SettingError, ref
 
 if TYPE_CHECKING:
     from .splits import Split
@@ -58,8 +58,8 @@ class OpenImagesSettings:
     the MLPerf layout, kept across runs. local_root: the MLPerf-layout folder source local
     checks. zoo_dir: fiftyone's zoo folder (None: fiftyone's own). max_images, seed: a seeded
     subset of a split chosen from its box CSV (None: the whole split; a seed is needed with
-    max_images). config_prefix: the config section that error messages name (None: the
-    split's). Every value is the config's: None only where it means "not needed".
+    max_images). Errors name these fields as settings (errors.ref: "source", "urls.boxes"),
+    which the workflow resolves to its config keys. None only where it means "not needed".
     """
 
     source: str
@@ -70,24 +70,19 @@ class OpenImagesSettings:
     zoo_dir: str | os.PathLike | None = None
     max_images: int | None = None
     seed: int | None = None
-    config_prefix: str | None = None
 
     def __post_init__(self):
         if self.max_images is not None and self.seed is None:
-            raise ValueError("OpenImagesSettings.max_images needs a seed (config key *.seed)")
-
-    def prefix(self, split: Split) -> str:
-        """The config section that messages about `split` name."""
-        return self.config_prefix or split.config_prefix
+            raise SettingError("seed", None, f"a seed is needed to draw {ref('max_images')}")
 
     def urls_for(self, split: Split) -> SourceUrls:
         """The URLs to fetch `split` from; a DatasetError naming the key if one is not set."""
         missing = [f.name for f in fields(self.urls) if not getattr(self.urls, f.name)]
         if missing:
-            keys = ", ".join(f"{self.prefix(split)}.urls.{name}" for name in missing)
+            names = ", ".join(ref(f"urls.{name}") for name in missing)
             raise DatasetError(
-                f"config key {keys} is not set: give the URL, or the path of the file "
-                f"fetched by hand (config/config.yaml has OpenImages' own)"
+                f"{names} not set: give the URL, or the path of the file fetched by hand "
+                f"(config/config.yaml has OpenImages' own)"
             )
         return self.urls
 

@@ -14,13 +14,12 @@ class Split:
     openimages_split: OpenImages' own split (the bucket folder, the zoo's split). listed: its
     images are a fixed list (MLPerf's calibration list), all fetched even those without a box
     of the classes; otherwise they are the images with such a box in the box CSV. Where its
-    files are downloaded from is the config's (dataset.urls, calibration.fetch.urls)."""
+    files are downloaded from is a setting (OpenImagesSettings.urls)."""
 
     name: str
     openimages_split: str
     annotations_json: str
     listed: bool
-    config_prefix: str
 
     def image_dir(self, root: str | os.PathLike) -> Path:
         return Path(root) / self.name / "data"
@@ -39,14 +38,12 @@ SPLITS = {
         openimages_split="validation",
         annotations_json="openimages-mlperf.json",
         listed=False,
-        config_prefix="dataset",
     ),
     "calibration": Split(
         name="calibration",
         openimages_split="train",
         annotations_json="openimages-calibration-mlperf.json",
         listed=True,
-        config_prefix="calibration",
     ),
 }
 

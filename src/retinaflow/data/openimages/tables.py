@@ -56,13 +56,12 @@ def fetch_csvs(
     class_map_dest: str | os.PathLike,
     *,
     download: DownloadSettings,
-    config_prefix: str,
 ) -> tuple[Path, Path]:
     """Download (once) the box CSV and the class map to their destinations."""
     boxes = download_file(
         urls.boxes,
         boxes_dest,
-        config_key=f"{config_prefix}.urls.boxes",
+        setting="urls.boxes",
         retries=download.retries,
         timeout=download.timeout,
         progress=True,
@@ -70,7 +69,7 @@ def fetch_csvs(
     class_map = download_file(
         urls.class_map,
         class_map_dest,
-        config_key=f"{config_prefix}.urls.class_map",
+        setting="urls.class_map",
         retries=download.retries,
         timeout=download.timeout,
     )
