@@ -1,7 +1,10 @@
 """Images -> detections, one way for every step: the `Detector` runs a batch through the
 variant's runner (runtime.open_runner), converts the 10 head maps, makes the anchors once
-and applies the host post-processing (postprocess.postprocess_detections), timing the two
-stages ("inference", "postprocess") in its StageTimers.
+and post-processes them where they are, timing the two stages ("inference", "postprocess")
+in its StageTimers: numpy maps (the CPU runners) on the host with
+postprocess.postprocess_detections, torch tensors (a runner whose maps stay on a device) on
+their device with batched_postprocess.batched_postprocess_detections, so that only the final
+detections cross to the host.
 
 Used by the infer rule's step (infer.infer_images: boxes in original pixels) and by LoadGen's
 system under test (perf/: an original size of (1, 1) per image, so that the final scaling
@@ -18,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .batched_postprocess import batched_postprocess_detections
 from .model.architectures import anchor_generator
 from .model.head import NUM_LEVELS
 from .postprocess import PostprocessSettings, level_anchors, postprocess_detections
@@ -57,15 +61,24 @@ class Detector:
         return detections
 
     def postprocess_maps(
-        self, maps: Sequence[np.ndarray], originals: Sequence[tuple[int, int]]
+        self,
+        maps: Sequence[np.ndarray] | Sequence[torch.Tensor],
+        originals: Sequence[tuple[int, int]],
     ) -> list[dict[str, np.ndarray]]:
-        """The 10 head maps of a batch (OUTPUT_NAMES order) -> its detections (untimed)."""
-        tensors = [torch.from_numpy(np.asarray(m)) for m in maps]
+        """The 10 head maps of a batch (OUTPUT_NAMES order) -> its detections (untimed):
+        torch tensors post-processed batched on their device, numpy arrays on the host."""
+        on_device = all(isinstance(m, torch.Tensor) for m in maps)
+        tensors = list(maps) if on_device else [torch.from_numpy(np.asarray(m)) for m in maps]
         class_maps, box_maps = tensors[:NUM_LEVELS], tensors[NUM_LEVELS:]
         if self.anchors is None:
             sizes = [tuple(m.shape[2:]) for m in class_maps]
             self.anchors = level_anchors(self.generator, self.size, sizes)
-        detections = postprocess_detections(
-            class_maps, box_maps, self.anchors, self.size, list(originals), self.settings
+        if on_device:
+            postprocess = batched_postprocess_detections
+            anchors = [a.to(class_maps[0].device) for a in self.anchors]  # a no-op on the CPU
+        else:
+            postprocess, anchors = postprocess_detections, self.anchors
+        detections = postprocess(
+            class_maps, box_maps, anchors, self.size, list(originals), self.settings
         )
-        return [{k: v.numpy() for k, v in d.items()} for d in detections]
+        return [{k: v.cpu().numpy() for k, v in d.items()} for d in detections]

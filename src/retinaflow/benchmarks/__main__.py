@@ -9,6 +9,7 @@ KINDS = {
     "builds": "every build of the head timed side by side",
     "runtimes": "ONNX Runtime fp32/int8, PyTorch and TVM, then the host stages per image",
     "download": "the image fetcher against a local HTTP server, parallel vs one thread",
+    "postprocess": "post-processing of a batch: the host path vs the batched one",
 }
 
 
