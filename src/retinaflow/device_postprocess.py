@@ -1,0 +1,78 @@
+"""Post-processing where a GPU runner's maps are: torchvision's RetinaNet steps on the whole
+batch, in the device's own kernels, with a handful of launches per level and nothing but the
+final detections copied to the host.
+
+Per level, one torch.topk over each image's logits (in the maps' own [A, K, H*W] layout),
+then the sigmoid and the score threshold on those k, the BoxCoder decode and the clip, all
+for the batch at once; then per image torchvision's batched_nms and the best
+`detections_per_img`. Taking the top k logits before the threshold keeps exactly the scores
+torchvision keeps (sigmoid is monotonic, so the k best logits give the k best scores), and
+the rows go through the same ops as torchvision's, so the detections are torchvision's on
+that device wherever no two candidate scores tie. Among equal scores the order is the
+device's topk and NMS kernels' (torchvision's own is its CPU kernels' on the CPU, its CUDA
+kernels' on a GPU); `batched_postprocess` reproduces the CPU order when that matters.
+"""
+
+from __future__ import annotations
+
+import torch
+from torchvision.ops import boxes as box_ops
+
+from .postprocess import BOX_CODER, PostprocessSettings
+
+
+def _level_candidates(class_map, box_map, anchors, image_size, settings):
+    """(image, boxes, scores, labels) of one level: per image the best `topk_candidates`
+    scores above the threshold, decoded and clipped, best first within each image."""
+    n, channels, h, w = class_map.shape
+    num_anchors = box_map.shape[1] // 4
+    num_classes = channels // num_anchors
+    logits = class_map.reshape(n, -1)  # [N, A*K*H*W]: anchor, class, location
+    k = min(settings.topk_candidates, logits.shape[1])
+    top, index = logits.topk(k, dim=1)
+    scores = torch.sigmoid(top.float())
+    image, rank = (scores > settings.score_thresh).nonzero().unbind(1)
+    index = index[image, rank]
+    anchor, rest = index // (num_classes * h * w), index % (num_classes * h * w)
+    label, location = rest // (h * w), rest % (h * w)
+    deltas = box_map.reshape(n, num_anchors, 4, h * w)[image, anchor, :, location].float()
+    boxes = BOX_CODER.decode_single(deltas, anchors[location * num_anchors + anchor])
+    boxes = box_ops.clip_boxes_to_image(boxes, image_size)
+    return image, boxes, scores[image, rank], label
+
+
+def device_postprocess_detections(
+    class_maps: list[torch.Tensor],
+    box_maps: list[torch.Tensor],
+    anchors: list[torch.Tensor],
+    image_size: tuple[int, int],
+    original_sizes: list[tuple[int, int]],
+    settings: PostprocessSettings,
+) -> list[dict[str, torch.Tensor]]:
+    """Per image `boxes` (xyxy, original pixels), `scores`, `labels`, best first, on the
+    maps' device. `anchors`: postprocess.level_anchors, on that device."""
+    n = class_maps[0].shape[0]
+    device = class_maps[0].device
+    levels = [
+        _level_candidates(c, b, a, image_size, settings)
+        for c, b, a in zip(class_maps, box_maps, anchors, strict=True)
+    ]
+    image, boxes, scores, labels = (torch.cat(p) for p in zip(*levels, strict=True))
+    # images kept apart: torchvision's batched_nms per image (its own class offsets)
+    order = image.argsort(stable=True)
+    image, boxes, scores, labels = image[order], boxes[order], scores[order], labels[order]
+    counts = torch.bincount(image, minlength=n).tolist()
+    ratios = torch.tensor(original_sizes, dtype=torch.float32) / torch.tensor(
+        image_size, dtype=torch.float32
+    )
+    scale = ratios[:, [1, 0, 1, 0]].to(device)
+    detections, start = [], 0
+    for i, count in enumerate(counts):
+        rows = slice(start, start + count)
+        keep = box_ops.batched_nms(boxes[rows], scores[rows], labels[rows], settings.nms_thresh)
+        keep = keep[: settings.detections_per_img] + start
+        detections.append(
+            {"boxes": boxes[keep] * scale[i], "scores": scores[keep], "labels": labels[keep]}
+        )
+        start += count
+    return detections
