@@ -60,7 +60,9 @@ class Detector:
         self, maps: Sequence[np.ndarray], originals: Sequence[tuple[int, int]]
     ) -> list[dict[str, np.ndarray]]:
         """The 10 head maps of a batch (OUTPUT_NAMES order) -> its detections (untimed)."""
-        tensors = [torch.from_numpy(np.asarray(m)) for m in maps]
+        # [gpu-torch] a PyTorch runner on CUDA hands device tensors: to the host here until
+        # post-processing runs on the device (the batched post-processing replaces this line)
+        tensors = [m.cpu() if torch.is_tensor(m) else torch.from_numpy(np.asarray(m)) for m in maps]
         class_maps, box_maps = tensors[:NUM_LEVELS], tensors[NUM_LEVELS:]
         if self.anchors is None:
             sizes = [tuple(m.shape[2:]) for m in class_maps]
