@@ -12,11 +12,13 @@ with job_logging(snakemake.log[0], snakemake.threads) as log:
         outputs=dict(snakemake.output),
         model=snakemake.params.model,
         resize_kernel=snakemake.params.resize_kernel,
+        decode=snakemake.params.decode,
         postprocess=snakemake.params.postprocess,
         batch_size=snakemake.params.batch_size,
         device=snakemake.params.device,
         threads=snakemake.threads,
         draw_images=snakemake.params.draw_images,
         draw_min_score=snakemake.params.draw_min_score,
+        torch_settings=snakemake.params.torch,
     )
     log.info("%s: %s", snakemake.wildcards.variant, stats)

@@ -21,6 +21,7 @@ with job_logging(snakemake.log[0], snakemake.threads) as log:
         resize_kernel=snakemake.params.resize_kernel,
         postprocess=snakemake.params.postprocess,
         device=snakemake.params.device,
+        torch_settings=snakemake.params.torch,
     )
     log.info(
         "%s %s %s: %s, %d samples, %s samples/s, latency %s ms, stages %s ms/image",
