@@ -81,10 +81,10 @@ def torch_options(settings: dict | None, dtype: str, device: str) -> TorchOption
 def cuda_graph_decision(device: str, options: TorchOptions) -> tuple[bool, str]:
     """Whether the runner captures a CUDA graph, and why (for the records): only on CUDA, only
     when asked, and not under a compile mode that captures graphs itself."""
-    if not options.cuda_graphs:
-        return False, "off (torch.cuda_graphs: false)"
     if device != "cuda":
         return False, f"off (CUDA graphs need a CUDA device, this runs on {device})"
+    if not options.cuda_graphs:
+        return False, "off (torch.cuda_graphs: false)"
     if options.compile in COMPILE_MODES_WITH_GRAPHS:
         return False, f"off (torch.compile mode {options.compile} captures its own graphs)"
     return True, "on"
