@@ -284,3 +284,31 @@ def test_gpu_benchmark_reports_each_failure_and_goes_on(tmp_path, capsys):
     assert len(rows) == 6  # torch with graphs off and on, onnx; two batches
     assert all("DeviceError" in row["error"] for row in rows)
     assert "DeviceError" in capsys.readouterr().out
+
+
+def test_infer_with_device_decode_equals_the_cpu_loader(head, tmp_path):
+    """infer_images with decode gpu (run on the CPU device) finds what the CPU loader finds
+    with the torch kernel, and the timers hold the wait for batches beside the two stages."""
+    from retinaflow.data.annotations import image_records, load_annotations
+    from retinaflow.demo.dataset import make_demo_dataset
+    from retinaflow.infer import infer_images
+
+    annotations = make_demo_dataset(tmp_path, "val", 5)
+    records = image_records(load_annotations(annotations), tmp_path / "images")
+    settings = PostprocessSettings(**DEMO["postprocess"])
+    found = {}
+    for decode in ("cpu", "gpu"):
+        runner = TorchRunner(copy.deepcopy(head), 2, "cpu")
+        detector = Detector(runner, "demo", SIZE, settings)
+        results = infer_images(
+            records, detector, "torch", 2, 2, decode=decode, device="cpu", progress=False
+        )
+        found[decode] = list(results)
+        assert set(detector.timers.ms_per_image()) == {
+            "preprocess_wait",
+            "inference",
+            "postprocess",
+        }
+    for (_, a), (_, b) in zip(found["cpu"], found["gpu"], strict=True):
+        assert all(np.array_equal(a[k], b[k]) for k in ("boxes", "scores", "labels"))
+    assert sum(len(d["scores"]) for _, d in found["cpu"]) > 0

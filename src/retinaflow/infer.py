@@ -48,6 +48,8 @@ def infer_images(
 
     `decode` cpu: the parallel CPU loader (`workers` threads); gpu: decode and resize on
     `device` (the torch kernel; the config check asks for resize_kernel torch and device cuda).
+    The detector's timers get `preprocess_wait` beside `inference` and `postprocess`: the time
+    spent waiting for each batch (the loader works ahead, so only what it could not hide).
     """
     paths = [r.path for r in records]
     bar = tqdm(total=len(records), desc="infer", unit="img", file=sys.stderr, disable=not progress)
@@ -58,12 +60,16 @@ def infer_images(
         batches = iter_device_batches(paths, detector.size, batch_size, device, workers)
     else:
         batches = iter_batches(paths, detector.size, resize_kernel, batch_size, workers)
+    waited = time.perf_counter()
     for batch in batches:
+        # the time the head waited for this batch: large when preprocessing bounds throughput
+        detector.timers.add("preprocess_wait", time.perf_counter() - waited, len(batch))
         chunk = records[start : start + len(batch)]
         detections = detector(batch, [(r.height, r.width) for r in chunk])
         yield from zip(chunk, detections, strict=True)
         start += len(batch)
         bar.update(len(batch))
+        waited = time.perf_counter()
     bar.close()
 
 

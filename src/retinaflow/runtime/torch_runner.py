@@ -175,7 +175,7 @@ class TorchRunner:
             if isinstance(images, np.ndarray)
             else images
         )
-        if x.device != self.torch_device:
+        if x.device.type != self.torch_device.type:  # (cuda:0 is not equal to cuda)
             if self.torch_device.type == "cuda" and not x.is_pinned():
                 if self._staging is None or self._staging.shape != x.shape:
                     self._staging = torch.empty(x.shape, dtype=x.dtype, pin_memory=True)
