@@ -151,12 +151,16 @@ def test_short_and_long_batches_run_at_the_fixed_batch(head, images, reference):
 
 
 def test_tensor_input_and_device_output(head, images, reference):
-    """A torch tensor is taken as it is (pinned host memory would go non-blocking to CUDA);
-    keep_on_device returns torch tensors, float32, where the head ran."""
+    """A torch tensor is taken as it is (pinned host memory would go non-blocking to CUDA),
+    and so is a list of CHW samples; keep_on_device returns torch tensors, float32, where the
+    head ran."""
     runner = TorchRunner(copy.deepcopy(head), 2, "cpu", keep_on_device=True)
     maps = runner(torch.from_numpy(images))
     assert all(torch.is_tensor(m) and m.dtype == torch.float32 for m in maps)
     assert all(np.array_equal(r, m.numpy()) for r, m in zip(reference, maps, strict=True))
+    # the LoadGen sample library's pinned samples on CUDA: a list, gathered on the device
+    gathered = runner(list(torch.from_numpy(images)))
+    assert all(np.array_equal(r, m.numpy()) for r, m in zip(reference, gathered, strict=True))
 
 
 def test_detector_takes_the_maps_as_tensors(head, images, reference):
@@ -312,3 +316,40 @@ def test_infer_with_device_decode_equals_the_cpu_loader(head, tmp_path):
     for (_, a), (_, b) in zip(found["cpu"], found["gpu"], strict=True):
         assert all(np.array_equal(a[k], b[k]) for k in ("boxes", "scores", "labels"))
     assert sum(len(d["scores"]) for _, d in found["cpu"]) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", ["Offline", "Server"])
+def test_loadgen_runs_a_reduced_precision_variant(tmp_path, scenario):
+    """The perf rule's path for torch-bf16 with the torch section applied on the CPU
+    (channels-last; CUDA graphs asked for but refused off CUDA): the record names the
+    device, its name and the options that ran."""
+    from retinaflow.demo.dataset import make_demo_dataset
+    from retinaflow.io import read_json
+    from retinaflow.perf import run_loadgen
+
+    annotations = make_demo_dataset(tmp_path / "data", "val", 8)
+    settings = {**REAL["torch"], "channels_last": True, "apply_on_cpu": True}
+    short = {
+        "Offline": {"min_duration_ms": 500, "min_query_count": 16, "target_qps": 40},
+        "Server": {
+            "min_duration_ms": 500,
+            "min_query_count": 8,
+            "target_qps": 10,
+            "target_latency_ms": 500,
+        },
+    }[scenario]
+    out = tmp_path / "perf.json"
+    run_loadgen(
+        "torch-bf16", WEIGHTS, annotations, tmp_path / "data/images", MODEL, scenario,
+        "PerformanceOnly", short, out, tmp_path / "loadgen", threads=2, batch_size=4,
+        performance_sample_count=8, resize_kernel=DEMO["preprocess"]["resize_kernel"],
+        postprocess=DEMO["postprocess"], device="cpu", torch_settings=settings,
+    )  # fmt: skip
+    record = read_json(out)
+    assert record["samples"] >= short["min_query_count"] and record["batch_size"] == 4
+    assert record["device"] == "cpu" and record["device_name"]
+    runner = record["runner"]
+    assert runner["dtype"] == "bfloat16" and runner["channels_last"] is True
+    assert runner["cuda_graphs"] is False and "CUDA device" in runner["cuda_graphs_reason"]
+    assert record["stages_ms"]["inference"] > 0 and record["stages_ms"]["postprocess"] > 0

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..data.annotations import load_annotations
@@ -58,7 +57,7 @@ def _warm_up(detector: Detector, qsl: SampleLibrary, batch_sizes: set[int]) -> N
     selection stay out of LoadGen's latencies (MLPerf allows warm-up before the test)."""
     qsl.load([0])
     for n in sorted(batch_sizes):
-        images = np.repeat(qsl.batch([0]), n, axis=0)
+        images = qsl.batch([0] * n)
         detector(images, [(1, 1)] * n)
     qsl.unload([0])
 
@@ -127,7 +126,9 @@ def run_loadgen(
         torch_settings=torch_settings,
     )  # fmt: skip
     timers = StageTimers()
-    qsl = SampleLibrary(records, model["image_size"], resize_kernel, threads, timers)
+    # a PyTorch head on CUDA copies pinned samples straight into its device batch
+    pinned = backend(variant) == "pytorch" and runner.device == "cuda"
+    qsl = SampleLibrary(records, model["image_size"], resize_kernel, threads, timers, pinned)
     detector = Detector(
         runner, model["arch"], model["image_size"], PostprocessSettings(**postprocess), timers
     )

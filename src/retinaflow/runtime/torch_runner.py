@@ -169,7 +169,10 @@ class TorchRunner:
     def to_device(self, images) -> torch.Tensor:
         """numpy or a tensor -> the head's input on its device: float32 NCHW there, copied from
         host memory through a pinned buffer without blocking the host (on CUDA), then cast to
-        the head's dtype and memory format on the device."""
+        the head's dtype and memory format on the device. A list of CHW samples (the LoadGen
+        sample library's pinned ones) is copied sample by sample into the device batch."""
+        if isinstance(images, (list, tuple)):
+            return self._gather(images)
         x = (
             torch.from_numpy(np.ascontiguousarray(images))
             if isinstance(images, np.ndarray)
@@ -183,6 +186,16 @@ class TorchRunner:
                 x = self._staging.copy_(x)
             x = x.to(self.torch_device, non_blocking=True)
         return x.to(dtype=self.dtype, memory_format=self.memory_format)
+
+    def _gather(self, samples) -> torch.Tensor:
+        """CHW samples (pinned on CUDA: each copy asynchronous) -> one device batch, in the
+        head's dtype and memory format."""
+        first = torch.as_tensor(samples[0])
+        shape = (len(samples), *first.shape)
+        batch = torch.empty(shape, dtype=first.dtype, device=self.torch_device)
+        for slot, sample in zip(batch, samples, strict=True):
+            slot.copy_(torch.as_tensor(sample), non_blocking=True)
+        return batch.to(dtype=self.dtype, memory_format=self.memory_format)
 
     # --- the call ---------------------------------------------------------------------------
 
