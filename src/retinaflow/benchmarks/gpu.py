@@ -191,6 +191,10 @@ def time_torch(config, head, batch, host, reference, detector, clock, args) -> d
         compile=config["compile"],
         cuda_graphs=config["graphs"] == "on",
     )
+    if options.compile != "none":
+        # a fresh compile per configuration: dynamo's recompile limit (8 a code object) would
+        # otherwise leave later configurations running eager without a word
+        torch.compiler.reset()
     runner = TorchRunner(
         copy.deepcopy(head), args.threads, args.device, options, batch_size=batch,
         keep_on_device=True,

@@ -227,6 +227,11 @@ class TorchRunner:
         return [torch.cat(parts) for parts in zip(*chunks)]
 
     def _fixed_call(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if self.options.compile in COMPILE_MODES_WITH_GRAPHS:
+            # inductor's CUDA graphs overwrite their outputs on the next run: a new step, and
+            # the maps copied out (a float32 map would otherwise be the graph's own buffer)
+            torch.compiler.cudagraph_mark_step_begin()
+            return [m.to(torch.float32, copy=True) for m in self.forward(x)]
         if not self.graphs:
             return [m.float() for m in self.forward(x)]
         if self._graph is None:
