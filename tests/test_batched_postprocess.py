@@ -114,7 +114,7 @@ def test_one_nms_call_differs_among_ties():
 
 def test_detector_postprocesses_tensors_batched_and_arrays_on_the_host():
     class_maps, box_maps = _tied_head_maps(4, 6, _map_sizes(320), 3, plateau_locations=400)
-    detector = Detector(None, "demo", 320, postprocess_settings())
+    detector = Detector(None, "demo", 320, postprocess_settings(), on_device="exact")
     tensors = detector.postprocess_maps(class_maps + box_maps, ORIGINALS)
     arrays = detector.postprocess_maps([m.numpy() for m in class_maps + box_maps], ORIGINALS)
     for mine, host in zip(tensors, arrays, strict=True):

@@ -24,6 +24,10 @@ from .workflow import ROOT, snakemake, write_config
         ({"calibraton": {"count": 10}}, "calibraton"),
         ({"quantize": {"histogram_bins": 128}}, "histogram_bins"),
         ({"infer": {"device": "gpu"}}, "device"),
+        ({"pytorch": {"compile": "fast"}}, "compile"),
+        ({"pytorch": {"cuda_graph": True}}, "cuda_graph"),
+        ({"preprocess": {"decode": "nvjpeg"}}, "decode"),
+        ({"summary": {"variants": ["torch-int8"]}}, "torch-int8"),
     ],
 )
 def test_bad_config_fails_before_any_job(tmp_path, overrides, expected):

@@ -53,3 +53,20 @@ def test_all_below_threshold_is_empty():
     class_maps = [torch.full_like(m, -20.0) for m in class_maps]
     ours, _ = _both(class_maps, box_maps, 320, postprocess_settings(), ORIGINALS[:2])
     assert all(d["boxes"].shape == (0, 4) and d["scores"].numel() == 0 for d in ours)
+
+
+def test_detector_takes_the_device_path_for_tensors():
+    """A runner that hands torch tensors (maps on its device) gets the device path by
+    default; numpy maps keep the host path. On maps without ties both agree (above)."""
+    from retinaflow.detector import Detector
+
+    class_maps, box_maps = _random_head_maps(2, 6, _map_sizes(320), 11)
+    detector = Detector(None, "demo", 320, postprocess_settings())
+    assert detector.device_postprocess is device_postprocess_detections
+    tensors = detector.postprocess_maps(class_maps + box_maps, ORIGINALS[:2])
+    arrays = detector.postprocess_maps([m.numpy() for m in class_maps + box_maps], ORIGINALS[:2])
+    for mine, host in zip(tensors, arrays, strict=True):
+        assert (mine["labels"] == host["labels"]).all()
+        torch.testing.assert_close(
+            torch.from_numpy(mine["scores"]), torch.from_numpy(host["scores"]), rtol=ULPS, atol=0
+        )

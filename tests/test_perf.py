@@ -173,6 +173,7 @@ def test_loadgen_scenario_writes_its_record(demo_build, scenario, tmp_path):
         resize_kernel=RESIZE_KERNEL,
         postprocess=DEMO["postprocess"],
         device="cpu",
+        torch_settings=None,
     )
     record = read_json(out)
     assert record["variant"] == "onnx" and record["scenario"] == scenario
@@ -230,6 +231,7 @@ def test_accuracy_run_scores_like_the_reference_loop(demo_build, tmp_path):
         resize_kernel=RESIZE_KERNEL,
         postprocess=DEMO["postprocess"],
         device="cpu",
+        torch_settings=None,
     )
     assert record["samples"] == 40 and record["mode"] == "AccuracyOnly"
     loadgen = score_accuracy_log(logs / "mlperf_log_accuracy.json", annotations, MAX_DETECTIONS)
@@ -244,6 +246,8 @@ def test_accuracy_run_scores_like_the_reference_loop(demo_build, tmp_path):
             resize_kernel=RESIZE_KERNEL,
             batch_size=8,
             workers=2,
+            decode="cpu",
+            device="cpu",
             progress=False,
         )
     )

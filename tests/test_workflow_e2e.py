@@ -70,6 +70,16 @@ def test_resize_kernel_plans_inference_and_scoring_not_export(demo_run, tmp_path
     }
 
 
+def test_torch_setting_plans_only_the_pytorch_variants(demo_run, tmp_path):
+    """The torch section reaches the PyTorch variants' jobs only (onnx keeps its detections)."""
+    workdir, _ = demo_run
+    change = write_config(tmp_path / "c.yaml", {"pytorch": {"apply_on_cpu": True}})
+    assert planned_jobs(workdir, *TARGETS, configfiles=[change]) == {
+        "infer": 1,
+        "score_detections": 1,
+    }
+
+
 def test_model_setting_plans_export_and_after(demo_run, tmp_path):
     workdir, _ = demo_run
     change = write_config(tmp_path / "c.yaml", {"export": {"opset": 18}})

@@ -3,8 +3,9 @@ variant's runner (runtime.open_runner), converts the 10 head maps, makes the anc
 and post-processes them where they are, timing the two stages ("inference", "postprocess")
 in its StageTimers: numpy maps (the CPU runners) on the host with
 postprocess.postprocess_detections, torch tensors (a runner whose maps stay on a device) on
-their device with batched_postprocess.batched_postprocess_detections, so that only the final
-detections cross to the host.
+their device, so that only the final detections cross to the host: `on_device` "fast"
+(device_postprocess: the device's own kernels, a few launches a level) or "exact"
+(batched_postprocess: the CPU kernels' tie order reproduced, as the host path; slow on a GPU).
 
 Used by the infer rule's step (infer.infer_images: boxes in original pixels) and by LoadGen's
 system under test (perf/: an original size of (1, 1) per image, so that the final scaling
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from .batched_postprocess import batched_postprocess_detections
+from .device_postprocess import device_postprocess_detections
 from .model.architectures import anchor_generator
 from .model.head import NUM_LEVELS
 from .postprocess import PostprocessSettings, level_anchors, postprocess_detections
@@ -40,6 +42,7 @@ class Detector:
         image_size: int,
         settings: PostprocessSettings,
         timers: StageTimers | None = None,
+        on_device: str = "fast",
     ):
         self.runner = runner
         self.size = (image_size, image_size)
@@ -47,6 +50,10 @@ class Detector:
         self.settings = settings
         self.timers = timers or StageTimers()
         self.anchors = None
+        self.device_postprocess = {
+            "fast": device_postprocess_detections,
+            "exact": batched_postprocess_detections,
+        }[on_device]
 
     def __call__(
         self, images: np.ndarray, originals: Sequence[tuple[int, int]]
@@ -74,7 +81,7 @@ class Detector:
             sizes = [tuple(m.shape[2:]) for m in class_maps]
             self.anchors = level_anchors(self.generator, self.size, sizes)
         if on_device:
-            postprocess = batched_postprocess_detections
+            postprocess = self.device_postprocess
             anchors = [a.to(class_maps[0].device) for a in self.anchors]  # a no-op on the CPU
         else:
             postprocess, anchors = postprocess_detections, self.anchors

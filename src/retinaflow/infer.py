@@ -1,7 +1,12 @@
 """The infer rule's step (`infer_variant`): a variant's runner (runtime.open_runner) in a
 Detector over the dataset, batch by batch, detections in original pixel coordinates; writers
 turn them into the COCO results json, the seed's per-image txt files, images with boxes drawn
-and the timing figures (stats.json).
+and the timing figures (stats.json: the stages, the device that ran and its name, a PyTorch
+variant's dtype, compile mode and CUDA graphs).
+
+Batches come from the parallel CPU loader (data.images.iter_batches), or with
+the decoder "gpu" from the device itself (iter_device_batches: nvJPEG and the torch
+kernel's resize on the GPU, the batch already where the head runs).
 """
 
 from __future__ import annotations
@@ -19,12 +24,13 @@ from PIL import Image
 from tqdm import tqdm
 
 from .data.annotations import ImageRecord, class_names, image_records, load_annotations
-from .data.images import iter_batches, load_image
+from .data.images import iter_batches, iter_device_batches, load_image
 from .detector import Detector
+from .errors import SettingError, ref
 from .evaluate import detections_to_coco
 from .io import atomic_path, write_json
 from .postprocess import PostprocessSettings
-from .runtime import open_runner
+from .runtime import open_runner, runner_settings
 
 log = logging.getLogger("retinaflow")
 
@@ -35,18 +41,38 @@ def infer_images(
     resize_kernel: str,
     batch_size: int,
     workers: int,
+    decode: str,
+    device: str,
     progress: bool = True,
 ) -> Iterator[tuple[ImageRecord, dict[str, np.ndarray]]]:
-    """Yield (record, detections) in record order; detections hold numpy boxes/scores/labels."""
+    """Yield (record, detections) in record order; detections hold numpy boxes/scores/labels.
+
+    `decode` cpu: the parallel CPU loader (`workers` threads); gpu: decode and resize on
+    `device` (the torch kernel; the config check asks for resize_kernel torch and device cuda).
+    The detector's timers get `preprocess_wait` beside `inference` and `postprocess`: the time
+    spent waiting for each batch (the loader works ahead, so only what it could not hide).
+    """
     paths = [r.path for r in records]
     bar = tqdm(total=len(records), desc="infer", unit="img", file=sys.stderr, disable=not progress)
     start = 0
-    for batch in iter_batches(paths, detector.size, resize_kernel, batch_size, workers):
+    if decode == "gpu":
+        if resize_kernel != "torch":
+            raise SettingError(
+                "resize_kernel", resize_kernel, f"torch: {ref('decode')} gpu runs the torch kernel"
+            )
+        batches = iter_device_batches(paths, detector.size, batch_size, device, workers)
+    else:
+        batches = iter_batches(paths, detector.size, resize_kernel, batch_size, workers)
+    waited = time.perf_counter()
+    for batch in batches:
+        # the time the head waited for this batch: large when preprocessing bounds throughput
+        detector.timers.add("preprocess_wait", time.perf_counter() - waited, len(batch))
         chunk = records[start : start + len(batch)]
         detections = detector(batch, [(r.height, r.width) for r in chunk])
         yield from zip(chunk, detections, strict=True)
         start += len(batch)
         bar.update(len(batch))
+        waited = time.perf_counter()
     bar.close()
 
 
@@ -71,21 +97,25 @@ def infer_variant(
     outputs: dict[str, str | os.PathLike],
     model: dict,
     resize_kernel: str,
+    decode: str,
     postprocess: dict,
     batch_size: int,
     device: str,
     threads: int,
     draw_images: int,
     draw_min_score: float,
+    torch_settings: dict,
 ) -> dict:
     """Write outputs["detections"], ["txt"], ["drawn"], ["stats"]; return the stats.
 
-    The settings are the config's (preprocessing, post-processing, inference): no defaults
-    here, config/config.yaml holds them.
+    The settings are the config's (preprocessing, post-processing, inference, the PyTorch
+    runner's): no defaults here, config/config.yaml holds them.
     """
     data = load_annotations(annotations)
     records = image_records(data, image_dir)
-    runner = open_runner(variant, runtime_path, model, threads, device, batch_size)
+    runner = open_runner(
+        variant, runtime_path, model, threads, device, batch_size, torch_settings=torch_settings
+    )
     detector = Detector(
         runner, model["arch"], model["image_size"], PostprocessSettings(**postprocess)
     )
@@ -95,13 +125,25 @@ def infer_variant(
         resize_kernel=resize_kernel,
         batch_size=batch_size,
         workers=threads,
+        decode=decode,
+        device=device,
     )
     log.info("%s: stages %s ms/image", variant, detector.timers.ms_per_image())
     names = class_names(data)
     write_detections_json(outputs["detections"], results)
     write_txt_files(outputs["txt"], results, names)
     draw_detections(outputs["drawn"], results, names, draw_images, draw_min_score)
-    stats.update(variant=variant, threads=threads, batch_size=batch_size, device=runner.device)
+    settings = runner_settings(runner)
+    stats.update(
+        variant=variant,
+        threads=threads,
+        batch_size=batch_size,
+        device=runner.device,
+        device_name=settings["device_name"],
+        runner=settings,
+        decode=decode,
+        stages_ms=detector.timers.ms_per_image(),
+    )
     write_json(outputs["stats"], stats)
     return stats
 

@@ -29,9 +29,15 @@ REFERENCE = "onnx"
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
 
 
-def open_speed_runner(variant: str, path, model: dict, threads: int, batch: int):
-    """The variant's runner, with idle threads that sleep (see the module docstring)."""
-    return open_runner(variant, path, model, threads, "cpu", batch, spinning=False)
+def open_speed_runner(
+    variant: str, path, model: dict, threads: int, batch: int, torch_settings: dict | None = None
+):
+    """The variant's runner on the CPU, with idle threads that sleep (see the module
+    docstring); `torch_settings` the PyTorch runner's settings (the CPU runs plain eager unless
+    its apply_on_cpu)."""
+    return open_runner(
+        variant, path, model, threads, "cpu", batch, spinning=False, torch_settings=torch_settings
+    )
 
 
 def tuning_state(meta_path: str | os.PathLike) -> dict:
@@ -139,17 +145,20 @@ def measure_speed(
     warmup: int,
     metas: dict[str, str | os.PathLike] | None = None,
     runners: dict[str, Callable] | None = None,
+    torch_settings: dict | None = None,
 ) -> dict:
     """Time every variant of `artifacts` ({variant: what it runs}, in the order they run in a
     round) and return the speed record. `metas` holds each TVM build's meta json (its tuning
     state); `runners` may hand in opened runners (variant -> callable) instead of opening
-    them from `artifacts`.
+    them from `artifacts`; `torch_settings` is the PyTorch runner's settings for the PyTorch
+    variants (each entry then names the dtype and options that ran: `runner`).
     """
     metas = metas or {}
     batches = load_batches(image_paths, model["image_size"], resize_kernel, batch)
     if runners is None:
         runners = {
-            v: open_speed_runner(v, path, model, threads, batch) for v, path in artifacts.items()
+            v: open_speed_runner(v, path, model, threads, batch, torch_settings)
+            for v, path in artifacts.items()
         }
     times = time_rounds(runners, batches, rounds, warmup)
     medians = {v: statistics.median(t) for v, t in times.items()}
@@ -165,6 +174,8 @@ def measure_speed(
             "ratio_to_onnx": medians[variant] / reference if reference else None,
             "times_s": values,
         }
+        if hasattr(runners[variant], "settings"):  # a PyTorch runner: dtype, layout, compile
+            entry["runner"] = runners[variant].settings()
         if entry["runtime"] == "tvm":
             if variant not in metas:
                 raise ValueError(f"TVM build {variant!r} has no meta json: its tuning is unknown")

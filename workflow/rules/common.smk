@@ -22,10 +22,12 @@ if _problems:
 DATASET = config["dataset"]["name"]
 MODEL = config["model"]["name"]
 # onnx: ONNX Runtime on the export (the fp32 reference); onnx-int8: ONNX Runtime on the QDQ
-# model of quantize.method (the int8 peer); torch: PyTorch eager on the checkpoint; the rest
-# are TVM builds (int8: the method quantize.method names; int8-<method>: each one).
+# model of quantize.method (the int8 peer); torch, torch-fp16, torch-bf16: PyTorch on the
+# checkpoint in fp32, fp16, bf16 (config key torch: how on CUDA); the rest are TVM builds
+# (int8: the method quantize.method names; int8-<method>: each one).
 TVM_VARIANTS = ("fp32", "fp16", "int8", "int8-max", "int8-kl", "int8-percentile")
-ALL_VARIANTS = ("onnx", "onnx-int8", "torch", *TVM_VARIANTS)
+TORCH_VARIANTS = ("torch", "torch-fp16", "torch-bf16")
+ALL_VARIANTS = ("onnx", "onnx-int8", *TORCH_VARIANTS, *TVM_VARIANTS)
 VARIANTS = config["summary"]["variants"]
 INT8_METHODS = ("max", "kl", "percentile")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -71,7 +73,7 @@ def dataset_files(wildcards=None):
 
 
 def runtime_input(wildcards):
-    """The artifact a variant runs: the checkpoint (torch), the ONNX export (onnx), the QDQ
+    """The artifact a variant runs: the checkpoint (torch*), the ONNX export (onnx), the QDQ
     model of quantize.method (onnx-int8), or the TVM build. Paths without a {model} wildcard
     (results/perf_*) mean the configured model.
     """
@@ -79,7 +81,7 @@ def runtime_input(wildcards):
 
 
 def variant_artifact(variant, model=MODEL):
-    if variant == "torch":
+    if variant in TORCH_VARIANTS:
         return f"models/{model}/weights.pt"
     if variant == "onnx":
         return f"models/{model}/head.sim.onnx"
@@ -136,6 +138,12 @@ def infer_batch_size(wildcards):
     if wildcards.variant in TVM_VARIANTS:
         return config["compile"]["batch"]
     return config["infer"]["batch_size"]
+
+
+def torch_settings(wildcards):
+    """The config's pytorch section for a PyTorch variant (its change reruns only those), None
+    for the others."""
+    return config["pytorch"] if wildcards.variant in TORCH_VARIANTS else None
 
 
 def build_input_shape():

@@ -22,6 +22,7 @@ rule infer:
     params:
         model=model_params(),
         resize_kernel=lookup(within=config, dpath="preprocess/resize_kernel"),
+        decode=lookup(within=config, dpath="preprocess/decode"),
         postprocess=lookup(within=config, dpath="postprocess"),
         batch_size=infer_batch_size,
         device=lookup(within=config, dpath="infer/device"),
@@ -29,5 +30,6 @@ rule infer:
         threads=lookup(within=config, dpath="infer/threads"),
         draw_images=lookup(within=config, dpath="infer/draw_images"),
         draw_min_score=lookup(within=config, dpath="infer/draw_min_score"),
+        torch=torch_settings,
     script:
         "../scripts/infer.py"

@@ -29,6 +29,7 @@ rule run_loadgen:
         resize_kernel=lookup(within=config, dpath="preprocess/resize_kernel"),
         postprocess=lookup(within=config, dpath="postprocess"),
         device=lookup(within=config, dpath="infer/device"),
+        torch=torch_settings,
         # the record is a timing at this thread count: a change reruns the test
         threads=lookup(within=config, dpath="perf/threads"),
     script:
@@ -64,6 +65,7 @@ rule run_loadgen_accuracy:
         resize_kernel=lookup(within=config, dpath="preprocess/resize_kernel"),
         postprocess=lookup(within=config, dpath="postprocess"),
         device=lookup(within=config, dpath="infer/device"),
+        torch=torch_settings,
         # the record is a timing at this thread count: a change reruns the test
         threads=lookup(within=config, dpath="perf/threads"),
     script:

@@ -31,5 +31,6 @@ rule measure_speed:
         rounds=lookup(within=config, dpath="speed/rounds"),
         warmup=lookup(within=config, dpath="speed/warmup"),
         images=lookup(within=config, dpath="speed/images"),
+        torch=lookup(within=config, dpath="pytorch"),
     script:
         "../scripts/measure_speed.py"

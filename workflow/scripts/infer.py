@@ -3,7 +3,7 @@
 from retinaflow.infer import infer_variant
 from retinaflow.scripting import config_keys, job_logging
 
-settings = config_keys(snakemake.config, "infer", "model")
+settings = config_keys(snakemake.config, "infer", "preprocess", "model")
 with job_logging(snakemake.log[0], snakemake.threads, settings=settings) as log:
     stats = infer_variant(
         variant=snakemake.wildcards.variant,
@@ -13,11 +13,13 @@ with job_logging(snakemake.log[0], snakemake.threads, settings=settings) as log:
         outputs=dict(snakemake.output),
         model=snakemake.params.model,
         resize_kernel=snakemake.params.resize_kernel,
+        decode=snakemake.params.decode,
         postprocess=snakemake.params.postprocess,
         batch_size=snakemake.params.batch_size,
         device=snakemake.params.device,
         threads=snakemake.threads,
         draw_images=snakemake.params.draw_images,
         draw_min_score=snakemake.params.draw_min_score,
+        torch_settings=snakemake.params.torch,
     )
     log.info("%s: %s", snakemake.wildcards.variant, stats)

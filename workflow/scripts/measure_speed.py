@@ -26,6 +26,7 @@ with job_logging(snakemake.log[0], settings=settings) as log:
         rounds=p.rounds,
         warmup=p.warmup,
         metas=metas,
+        torch_settings=p.torch,
     )
     write_json(snakemake.output[0], record)
     for variant, entry in record["variants"].items():

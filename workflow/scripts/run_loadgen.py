@@ -3,7 +3,7 @@
 from retinaflow.perf import run_loadgen
 from retinaflow.scripting import config_keys, job_logging
 
-settings = config_keys(snakemake.config, "perf.scenarios", "perf", "infer")
+settings = config_keys(snakemake.config, "perf.scenarios", "perf", "infer", "preprocess")
 with job_logging(snakemake.log[0], snakemake.threads, settings=settings) as log:
     record = run_loadgen(
         variant=snakemake.wildcards.variant,
@@ -22,6 +22,7 @@ with job_logging(snakemake.log[0], snakemake.threads, settings=settings) as log:
         resize_kernel=snakemake.params.resize_kernel,
         postprocess=snakemake.params.postprocess,
         device=snakemake.params.device,
+        torch_settings=snakemake.params.torch,
     )
     log.info(
         "%s %s %s: %s, %d samples, %s samples/s, latency %s ms, stages %s ms/image",

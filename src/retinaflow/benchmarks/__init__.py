@@ -2,6 +2,7 @@
 
     builds     every build of the head timed side by side (builds.py)
     runtimes   ONNX Runtime fp32/int8, PyTorch and TVM, then the host stages (runtimes.py)
+    gpu        the PyTorch variants (and ORT CUDA) on a GPU: copy, head, post-processing (gpu.py)
     download   the image fetcher, parallel threads vs one (download.py)
     postprocess  post-processing of a batch, host vs batched on a device (postprocess.py)
 

@@ -8,6 +8,7 @@ import sys
 KINDS = {
     "builds": "every build of the head timed side by side",
     "runtimes": "ONNX Runtime fp32/int8, PyTorch and TVM, then the host stages per image",
+    "gpu": "PyTorch fp32/fp16/bf16 (compile, CUDA graphs) and ORT CUDA on a GPU, stage by stage",
     "download": "the image fetcher against a local HTTP server, parallel vs one thread",
     "postprocess": "post-processing of a batch: the host path vs the batched one",
 }

@@ -1,6 +1,10 @@
 """Image decoding and the reference preprocessing: RGB, stretch to the model's input size (no
 aspect ratio kept, no padding), scale to [0,1], CHW float32. Normalisation is inside the model.
 
+`iter_batches` preprocesses on the CPU in a thread pool (every kernel); `iter_device_batches`
+is the `torch` kernel with the JPEG decode and the resize on a device (nvJPEG through
+torchvision.io.decode_jpeg and torch's interpolate on the GPU: the decoder "gpu").
+
 The `mlperf` kernel is MLCommons' reference (inference repo, vision/classification_and_detection/
 python: openimages.py decodes with `cv2.imread(src)`; dataset.py `maybe_resize` and
 `pre_process_openimages_retinanet` convert to float32, BGR->RGB, `cv2.resize` INTER_LINEAR, then
@@ -16,9 +20,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..errors import ImageError
+from ..errors import ImageError, ref
 
 RESIZE_KERNELS = ("pil", "cv2", "torch", "mlperf")
+DECODERS = ("cpu", "gpu")  # where the torch kernel decodes and resizes
 
 
 def load_image(path: str | os.PathLike) -> Image.Image:
@@ -138,3 +143,126 @@ def iter_batches(
                 yield np.stack([f.result() for f in window.pop(0)])
         for batch in window:
             yield np.stack([f.result() for f in batch])
+
+
+# --- the torch kernel on a device: decode with torchvision.io.decode_jpeg, resize there ------
+
+EXIF_ORIENTATION = 0x0112
+JPEG_MAGIC = b"\xff\xd8"
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF orientation (1-8) of an encoded image, 1 when it has none (headers only)."""
+    import io
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return int(img.getexif().get(EXIF_ORIENTATION, 1))
+    except (OSError, SyntaxError, ValueError, TypeError):
+        return 1
+
+
+def apply_orientation(chw, orientation: int):
+    """A CHW tensor turned upright as PIL's ImageOps.exif_transpose turns it (on any device:
+    nvJPEG applies no EXIF orientation)."""
+    import torch
+
+    if orientation == 2:  # mirrored
+        return chw.flip(-1)
+    if orientation == 3:  # rotated 180
+        return chw.flip(-2, -1)
+    if orientation == 4:  # mirrored vertically
+        return chw.flip(-2)
+    if orientation == 5:  # transposed
+        return chw.transpose(-2, -1)
+    if orientation == 6:  # rotated 270 (PIL ROTATE_270: clockwise)
+        return torch.rot90(chw, -1, (-2, -1))
+    if orientation == 7:  # transversed
+        return chw.transpose(-2, -1).flip(-2, -1)
+    if orientation == 8:  # rotated 90 (counter-clockwise)
+        return torch.rot90(chw, 1, (-2, -1))
+    return chw
+
+
+def _read_encoded(path: str | os.PathLike) -> tuple[bytes, int]:
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"image {path} is missing: rerun the dataset rule to fetch it again")
+    data = path.read_bytes()
+    return data, exif_orientation(data)
+
+
+def decode_resize_on_device(paths, encoded: Sequence[tuple[bytes, int]], size, device):
+    """NCHW float32 on `device`: each image decoded there (JPEGs with decode_jpeg, batched;
+    anything else with PIL on the host), turned upright, then the `torch` kernel (/255 in
+    float32, bilinear interpolate, align_corners=False). On the CPU the pixels are those of
+    preprocess_image(path, size, "torch") bit for bit (both decoders are libjpeg-turbo); on
+    CUDA nvJPEG's IDCT and the GPU's interpolate differ by a level or so."""
+    import warnings
+
+    import torch
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    device = torch.device(device)
+    jpegs = [i for i, (data, _) in enumerate(encoded) if data[:2] == JPEG_MAGIC]
+    images: list = [None] * len(encoded)
+    if jpegs:
+        raw = [torch.from_numpy(np.frombuffer(encoded[i][0], np.uint8).copy()) for i in jpegs]
+        with warnings.catch_warnings():  # torchvision 0.29+ points to TorchCodec
+            warnings.simplefilter("ignore", DeprecationWarning)
+            try:
+                decoded = decode_jpeg(raw, mode=ImageReadMode.RGB, device=device)
+            except RuntimeError as err:  # one bad file fails the batch: find it
+                bad = next(
+                    (p for i, p in zip(jpegs, paths) if not _decodes(encoded[i][0])), paths[0]
+                )
+                raise ImageError(
+                    f"image {bad} does not decode with decode_jpeg on {device} ({err}): "
+                    f"delete it and rerun the dataset rule, or set {ref('decode')} to cpu"
+                ) from err
+        for i, chw in zip(jpegs, decoded):
+            images[i] = chw
+    for i, image in enumerate(images):
+        if image is None:  # not a JPEG: PIL on the host (EXIF applied there)
+            hwc = np.asarray(load_image(paths[i]))
+            images[i] = torch.from_numpy(hwc.transpose(2, 0, 1).copy()).to(device)
+        elif encoded[i][1] != 1:
+            images[i] = apply_orientation(image, encoded[i][1])
+    height, width = size
+    out = torch.empty((len(images), 3, height, width), dtype=torch.float32, device=device)
+    for i, chw in enumerate(images):
+        pixels = chw.to(torch.float32) / 255.0
+        out[i] = torch.nn.functional.interpolate(
+            pixels[None], size=(height, width), mode="bilinear", align_corners=False
+        )[0]
+    return out
+
+
+def _decodes(data: bytes) -> bool:
+    import io
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+        return True
+    except (OSError, SyntaxError, ValueError):
+        return False
+
+
+def iter_device_batches(
+    paths: Sequence[str | os.PathLike],
+    size: tuple[int, int],
+    batch_size: int,
+    device: str,
+    workers: int = 2,
+):
+    """Yield NCHW float32 batches on `device`, in order: the files of the next batch are read
+    (and their EXIF orientation parsed) in a thread pool while this one decodes on the device."""
+    chunks = [paths[start : start + batch_size] for start in range(0, len(paths), batch_size)]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        pending = [pool.submit(_read_encoded, p) for p in chunks[0]] if chunks else []
+        for index, chunk in enumerate(chunks):
+            encoded = [f.result() for f in pending]
+            if index + 1 < len(chunks):
+                pending = [pool.submit(_read_encoded, p) for p in chunks[index + 1]]
+            yield decode_resize_on_device(chunk, encoded, size, device)

@@ -46,6 +46,10 @@ class SampleLibrary:
     conversion in the timed path. Per-image preprocessing time goes to `timers` under
     "preprocess" (one thread's time per image) and "preprocess_wall" (the parallel load's
     wall time spread over its images).
+
+    `pinned=True` (a PyTorch runner on CUDA): each sample is kept in page-locked host memory
+    and a batch is the list of them, unstacked: the runner copies each one straight into its
+    slot of the device batch (no host copy in the timed path; 7.7 MB an image at 800x800).
     """
 
     def __init__(
@@ -55,13 +59,15 @@ class SampleLibrary:
         resize_kernel: str,
         workers: int = 1,
         timers: StageTimers | None = None,
+        pinned: bool = False,
     ):
         self.records = records
         self.size = (image_size, image_size)
         self.resize_kernel = resize_kernel
         self.workers = max(1, workers)
         self.timers = timers or StageTimers()
-        self.cache: dict[int, np.ndarray] = {}
+        self.pinned = pinned
+        self.cache: dict = {}
         self.error: Exception | None = None
 
     def __len__(self) -> int:
@@ -70,6 +76,10 @@ class SampleLibrary:
     def _preprocess(self, index: int) -> np.ndarray:
         start = time.perf_counter()
         image = preprocess_image(self.records[index].path, self.size, self.resize_kernel)
+        if self.pinned:
+            import torch
+
+            image = torch.from_numpy(image).pin_memory()
         self.timers.add("preprocess", time.perf_counter() - start, 1)
         return image
 
@@ -93,8 +103,11 @@ class SampleLibrary:
         for index in indices:
             self.cache.pop(index, None)
 
-    def batch(self, indices: list[int]) -> np.ndarray:
-        """NCHW float32 of the samples (a view, without a copy, for a single sample)."""
+    def batch(self, indices: list[int]):
+        """NCHW float32 of the samples (a view, without a copy, for a single sample); pinned:
+        the list of the samples' pinned CHW tensors."""
+        if self.pinned:
+            return [self.cache[i] for i in indices]
         if len(indices) == 1:
             return self.cache[indices[0]][None]
         return np.stack([self.cache[i] for i in indices])

@@ -10,14 +10,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..data.annotations import load_annotations
 from ..detector import Detector
 from ..io import atomic_path, read_json, write_json
 from ..postprocess import PostprocessSettings
-from ..runtime import open_runner
+from ..runtime import backend, open_runner, runner_settings
 from ..timers import StageTimers
 from .logs import loadgen_results
 from .qsl import SampleLibrary, sample_records
@@ -58,7 +57,7 @@ def _warm_up(detector: Detector, qsl: SampleLibrary, batch_sizes: set[int]) -> N
     selection stay out of LoadGen's latencies (MLPerf allows warm-up before the test)."""
     qsl.load([0])
     for n in sorted(batch_sizes):
-        images = np.repeat(qsl.batch([0]), n, axis=0)
+        images = qsl.batch([0] * n)
         detector(images, [(1, 1)] * n)
     qsl.unload([0])
 
@@ -97,6 +96,7 @@ def run_loadgen(
     resize_kernel: str,
     postprocess: dict,
     device: str,
+    torch_settings: dict | None,
     postprocess_threads: int | None = None,
 ) -> dict:
     """Run one LoadGen test; LoadGen's logs go to `log_dir` (replaced atomically when the test
@@ -104,7 +104,9 @@ def run_loadgen(
 
     SingleStream always runs batch 1 (its queries hold one sample); the other scenarios batch
     up to `batch_size`; a TVM build runs the batch it was compiled for. `threads` go to the
-    runtime and to the parallel preprocessing.
+    runtime and to the parallel preprocessing. `torch_settings`: the PyTorch runner's settings
+    (a PyTorch variant's dtype is its name's; a compiled or CUDA-graphed head runs the test's
+    batch, a shorter one padded to it).
     `postprocess_threads` (PyTorch's pool for the host post-processing) defaults to 1 beside
     another runtime: its idle OpenMP threads spin on the cores the runtime's threads need
     (measured on the demo, 2 cores, batch 1: inference 24 -> 17 ms, post-processing 7.5 ->
@@ -114,14 +116,19 @@ def run_loadgen(
     perf_count = min(performance_sample_count, len(records))
     test = loadgen_settings(scenario, mode, settings, perf_count)
     compiled = build_batch(runtime_path)
-    runner = open_runner(variant, runtime_path, model, threads, device, compiled)
     batch = 1 if scenario == "SingleStream" else batch_size
     if scenario == "MultiStream":
         batch = min(batch, test.multi_stream_samples_per_query)
     if compiled:  # the runner pads a smaller batch to its compiled one, refuses a larger
         batch = compiled
+    runner = open_runner(
+        variant, runtime_path, model, threads, device, compiled or batch,
+        torch_settings=torch_settings,
+    )  # fmt: skip
     timers = StageTimers()
-    qsl = SampleLibrary(records, model["image_size"], resize_kernel, threads, timers)
+    # a PyTorch head on CUDA copies pinned samples straight into its device batch
+    pinned = backend(variant) == "pytorch" and runner.device == "cuda"
+    qsl = SampleLibrary(records, model["image_size"], resize_kernel, threads, timers, pinned)
     detector = Detector(
         runner, model["arch"], model["image_size"], PostprocessSettings(**postprocess), timers
     )
@@ -131,7 +138,7 @@ def run_loadgen(
         scenario, mode, variant, len(records), perf_count, batch, threads,
     )  # fmt: skip
     start = time.perf_counter()
-    post_threads = postprocess_threads or (threads if variant == "torch" else 1)
+    post_threads = postprocess_threads or (threads if backend(variant) == "pytorch" else 1)
     with atomic_path(log_dir) as tmp, _torch_threads(post_threads):
         _warm_up(detector, qsl, {batch} if scenario != "Server" else {1, batch})
         timers.reset()
@@ -163,6 +170,8 @@ def run_loadgen(
         "threads": threads,
         "batch_size": batch,
         "device": runner.device,
+        "device_name": runner_settings(runner)["device_name"],
+        "runner": runner_settings(runner),
         "dataset_samples": len(records),
         "performance_sample_count": perf_count,
         "settings": describe(test),

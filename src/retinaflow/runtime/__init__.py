@@ -1,5 +1,6 @@
 """One small adapter per backend behind one interface: a runner takes an NCHW float32 batch in
-[0,1] and returns the 10 head maps as numpy arrays, in the order of model.head.OUTPUT_NAMES.
+[0,1] and returns the 10 head maps as numpy arrays, in the order of model.head.OUTPUT_NAMES
+(the PyTorch runner on CUDA: float32 torch tensors on the device, see torch_runner).
 
 `open_runner` is the one factory: a variant names its backend (`backend`), and every step
 that runs a head (infer, speed, fidelity, LoadGen) opens it here."""
@@ -7,6 +8,8 @@ that runs a head (infer, speed, fidelity, LoadGen) opens it here."""
 from __future__ import annotations
 
 import os
+import platform
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -18,10 +21,15 @@ class HeadRunner(Protocol):
     def __call__(self, images: np.ndarray) -> list[np.ndarray]: ...
 
 
+# the PyTorch variants: the checkpoint in PyTorch, in a dtype each
+TORCH_VARIANTS = ("torch", "torch-fp16", "torch-bf16")
+
+
 def backend(variant: str) -> str:
-    """The backend that runs a variant: `torch` PyTorch eager, `onnx` and `onnx-int8` ONNX
-    Runtime, every other variant (fp32, fp16, int8, int8-{method}) a TVM build."""
-    if variant == "torch":
+    """The backend that runs a variant: `torch`, `torch-fp16`, `torch-bf16` PyTorch, `onnx` and
+    `onnx-int8` ONNX Runtime, every other variant (fp32, fp16, int8, int8-{method}) a TVM
+    build."""
+    if variant in TORCH_VARIANTS:
         return "pytorch"
     if variant.startswith("onnx"):
         return "onnxruntime"
@@ -36,22 +44,34 @@ def open_runner(
     device: str = "cpu",
     batch_size: int | None = None,
     spinning: bool = True,
+    torch_settings: dict | None = None,
 ) -> HeadRunner:
-    """The runner of a variant's artifact: `torch` the checkpoint (built as `model`: arch,
+    """The runner of a variant's artifact: `torch*` the checkpoint (built as `model`: arch,
     num_classes, image_size), `onnx*` the ONNX model, the TVM variants the compiled .so.
 
-    `batch_size` is a TVM build's compiled batch: smaller batches are padded to it.
+    `batch_size` is a TVM build's compiled batch, and a compiled or CUDA-graphed PyTorch
+    head's fixed one: smaller batches are padded to it.
+    `torch_settings`: the PyTorch runner's settings (channels_last, compile, cuda_graphs,
+    apply_on_cpu; torch_runner.torch_options), None for plain eager.
     `spinning=False`: idle threads of ONNX Runtime and TVM sleep (for timing beside another
     runtime in one process). A device that is not there is a DeviceError, before any image.
     """
     kind = backend(variant)
     if kind == "pytorch":
         from ..model.loading import load_head
-        from .torch_runner import TorchRunner
+        from .torch_runner import TorchRunner, torch_device, torch_options, variant_dtype
 
         if model is None:
-            raise ValueError("the torch variant needs the model settings to build its head")
-        return TorchRunner(load_head(path, **model), threads=threads, device=device)
+            raise ValueError(f"variant {variant} needs the model settings to build its head")
+        torch_device(device)  # a missing GPU is a DeviceError before the checkpoint loads
+        options = torch_options(torch_settings, variant_dtype(variant), device)
+        return TorchRunner(
+            load_head(path, **model),
+            threads=threads,
+            device=device,
+            options=options,
+            batch_size=batch_size,
+        )
     if kind == "onnxruntime":
         from .onnxruntime_runner import OnnxRuntimeRunner
 
@@ -59,3 +79,29 @@ def open_runner(
     from .tvm_runner import TvmRunner
 
     return TvmRunner(path, device=device, threads=threads, batch_size=batch_size, spinning=spinning)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), or what platform knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    return platform.processor() or platform.machine()
+
+
+def runner_settings(runner) -> dict:
+    """What a record says about the runner that ran: the device and its name (the GPU's or
+    the CPU's), and a PyTorch runner's dtype, layout, compile mode and CUDA graphs."""
+    if hasattr(runner, "settings"):
+        return runner.settings()
+    device = runner.device
+    if device == "cuda":
+        import torch
+
+        name = torch.cuda.get_device_name() if torch.cuda.is_available() else "cuda"
+    else:
+        name = cpu_model()
+    return {"device": device, "device_name": name}

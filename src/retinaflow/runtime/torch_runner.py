@@ -1,12 +1,38 @@
-"""PyTorch eager (variant `torch`): the checkpoint run directly, no export in between."""
+"""PyTorch (variants `torch`, `torch-fp16`, `torch-bf16`): the checkpoint run directly, no
+export in between, in the variant's dtype.
+
+On the CPU the runner takes numpy and returns numpy, float32, as it always has (plain eager,
+NCHW: the fp32 outputs are those of `head(x)` bit for bit). On CUDA it is built for throughput
+(config key `torch`, see `TorchOptions`): the head cast to fp16/bf16, channels-last memory,
+optionally `torch.compile` (one fixed batch, `dynamic=False`) and a CUDA graph of the
+fixed-shape call replayed from static buffers. A batch shorter than the fixed one is padded by
+repeating its last image and the padding dropped from the maps; a longer one runs in chunks.
+Input: numpy or a torch tensor (host or device); host data goes through a pinned staging
+buffer and a non-blocking copy. Output on CUDA: the 10 maps as float32 torch tensors on the
+device (post-processing can stay there), after a synchronize, so that a caller's wall-clock
+stage timers see the GPU's time in the head, not in whatever follows.
+
+fp16/bf16 on the CPU run (slowly, unless the CPU has AVX-512 FP16/BF16 or AMX): the same
+casts as on the GPU, so that the CPU tests exercise the GPU path's code.
+"""
 
 from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
 from ..errors import DeviceError
 from ..model.head import HeadMaps
+
+log = logging.getLogger("retinaflow")
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+COMPILE_MODES = ("none", "default", "max-autotune", "reduce-overhead")
+# torch.compile modes that capture CUDA graphs themselves (inductor's cudagraph trees)
+COMPILE_MODES_WITH_GRAPHS = ("max-autotune", "reduce-overhead")
 
 
 def torch_device(device: str) -> torch.device:
@@ -22,14 +48,216 @@ def torch_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+@dataclass(frozen=True)
+class TorchOptions:
+    """How a PyTorch head runs (config key `torch` gives them for CUDA; see torch_options)."""
+
+    dtype: str = "float32"  # float32 | float16 | bfloat16: the head's weights and activations
+    channels_last: bool = False  # NHWC memory format (the tensor cores' layout)
+    compile: str = "none"  # a torch.compile mode, or none (eager)
+    cuda_graphs: bool = False  # capture the fixed-shape call once, replay it (CUDA only)
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+        if self.compile not in COMPILE_MODES:
+            raise ValueError(f"compile must be one of {COMPILE_MODES}, got {self.compile!r}")
+
+
+def torch_options(settings: dict | None, dtype: str, device: str) -> TorchOptions:
+    """The options a variant runs with: on CUDA the PyTorch runner's settings; on the CPU plain
+    eager NCHW (the CPU's fp32 outputs stay those of eager PyTorch, bit for bit) unless
+    `torch.apply_on_cpu` is set. `settings` None: plain eager in `dtype` anywhere."""
+    if not settings or (device != "cuda" and not settings["apply_on_cpu"]):
+        return TorchOptions(dtype=dtype)
+    return TorchOptions(
+        dtype=dtype,
+        channels_last=settings["channels_last"],
+        compile=settings["compile"],
+        cuda_graphs=settings["cuda_graphs"],
+    )
+
+
+def cuda_graph_decision(device: str, options: TorchOptions) -> tuple[bool, str]:
+    """Whether the runner captures a CUDA graph, and why (for the records): only on CUDA, only
+    when asked, and not under a compile mode that captures graphs itself."""
+    if device != "cuda":
+        return False, f"off (CUDA graphs need a CUDA device, this runs on {device})"
+    if not options.cuda_graphs:
+        return False, "off (torch.cuda_graphs: false)"
+    if options.compile in COMPILE_MODES_WITH_GRAPHS:
+        return False, f"off (torch.compile mode {options.compile} captures its own graphs)"
+    return True, "on"
+
+
+def variant_dtype(variant: str) -> str:
+    """torch -> float32, torch-fp16 -> float16, torch-bf16 -> bfloat16."""
+    suffix = variant.partition("-")[2]
+    names = {"": "float32", "fp16": "float16", "bf16": "bfloat16"}
+    if not variant.startswith("torch") or suffix not in names:
+        raise ValueError(f"not a PyTorch variant: {variant!r} (torch, torch-fp16, torch-bf16)")
+    return names[suffix]
+
+
+def device_name(device: str) -> str:
+    """The name of the device that runs: the GPU's (torch.cuda.get_device_name) or the CPU's."""
+    if device == "cuda":
+        return torch.cuda.get_device_name(torch.cuda.current_device())
+    from . import cpu_model
+
+    return cpu_model()
+
+
 class TorchRunner:
-    def __init__(self, head: HeadMaps, threads: int = 1, device: str = "cpu"):
+    """`batch_size`: the fixed batch of a compiled or graphed head (padding and chunks keep
+    every call at it); eager heads take any batch. `keep_on_device` (default: on CUDA) returns
+    the maps as device tensors instead of numpy."""
+
+    def __init__(
+        self,
+        head: HeadMaps,
+        threads: int = 1,
+        device: str = "cpu",
+        options: TorchOptions | None = None,
+        batch_size: int | None = None,
+        keep_on_device: bool | None = None,
+    ):
         torch.set_num_threads(threads)
+        self.options = options or TorchOptions()
         self.torch_device = torch_device(device)
         self.device = device
-        self.head = head.eval().to(self.torch_device)
+        self.dtype = DTYPES[self.options.dtype]
+        self.memory_format = (
+            torch.channels_last if self.options.channels_last else torch.contiguous_format
+        )
+        self.graphs, self.graphs_reason = cuda_graph_decision(device, self.options)
+        fixed = self.options.compile != "none" or self.graphs
+        if fixed and not batch_size:
+            raise ValueError("a compiled or CUDA-graphed head needs its fixed batch_size")
+        self.batch_size = batch_size if fixed else None
+        self.keep_on_device = device == "cuda" if keep_on_device is None else keep_on_device
+        if device == "cuda":
+            torch.backends.cudnn.benchmark = True  # one input shape: pick the fastest kernels
 
-    def __call__(self, images: np.ndarray) -> list[np.ndarray]:
+        head = head.eval().to(self.torch_device, dtype=self.dtype)
+        self.head = head.to(memory_format=self.memory_format)
+        self.forward = self.head
+        if self.options.compile != "none":
+            mode = None if self.options.compile == "default" else self.options.compile
+            self.forward = torch.compile(self.head, mode=mode, dynamic=False)
+        self._staging: torch.Tensor | None = None  # pinned host buffer (CUDA)
+        self._graph = None  # (graph, static input, static outputs)
+
+    def settings(self) -> dict:
+        """What ran, for the records: device and its name, dtype, layout, compile, graphs."""
+        record = {
+            "device": self.device,
+            "device_name": device_name(self.device),
+            **asdict(self.options),
+            "cuda_graphs": self.graphs,
+            "cuda_graphs_reason": self.graphs_reason,
+            "fixed_batch": self.batch_size,
+            "torch": torch.__version__,
+        }
+        if self.device == "cuda":
+            record["cuda"] = torch.version.cuda
+            record["cudnn"] = torch.backends.cudnn.version()
+        return record
+
+    # --- input ------------------------------------------------------------------------------
+
+    def to_device(self, images) -> torch.Tensor:
+        """numpy or a tensor -> the head's input on its device: float32 NCHW there, copied from
+        host memory through a pinned buffer without blocking the host (on CUDA), then cast to
+        the head's dtype and memory format on the device. A list of CHW samples (the LoadGen
+        sample library's pinned ones) is copied sample by sample into the device batch."""
+        if isinstance(images, (list, tuple)):
+            return self._gather(images)
+        x = (
+            torch.from_numpy(np.ascontiguousarray(images))
+            if isinstance(images, np.ndarray)
+            else images
+        )
+        if x.device.type != self.torch_device.type:  # (cuda:0 is not equal to cuda)
+            if self.torch_device.type == "cuda" and not x.is_pinned():
+                if self._staging is None or self._staging.shape != x.shape:
+                    self._staging = torch.empty(x.shape, dtype=x.dtype, pin_memory=True)
+                # the previous call synchronized: its copy from the staging buffer is done
+                x = self._staging.copy_(x)
+            x = x.to(self.torch_device, non_blocking=True)
+        return x.to(dtype=self.dtype, memory_format=self.memory_format)
+
+    def _gather(self, samples) -> torch.Tensor:
+        """CHW samples (pinned on CUDA: each copy asynchronous) -> one device batch, in the
+        head's dtype and memory format."""
+        first = torch.as_tensor(samples[0])
+        shape = (len(samples), *first.shape)
+        batch = torch.empty(shape, dtype=first.dtype, device=self.torch_device)
+        for slot, sample in zip(batch, samples, strict=True):
+            slot.copy_(torch.as_tensor(sample), non_blocking=True)
+        return batch.to(dtype=self.dtype, memory_format=self.memory_format)
+
+    # --- the call ---------------------------------------------------------------------------
+
+    def __call__(self, images) -> list:
         with torch.inference_mode():
-            maps = self.head(torch.from_numpy(images).to(self.torch_device))
+            maps = self.run_on_device(self.to_device(images))
+            if self.torch_device.type == "cuda":
+                torch.cuda.synchronize(self.torch_device)
+        if self.keep_on_device:
+            return maps
         return [m.cpu().numpy() for m in maps]
+
+    def run_on_device(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The 10 maps, float32, on the device, for an input already there (to_device)."""
+        count, fixed = len(x), self.batch_size
+        if fixed is None or count == fixed:
+            return self._fixed_call(x)
+        chunks = []
+        for start in range(0, count, fixed):
+            chunk = x[start : start + fixed]
+            short = fixed - len(chunk)
+            if short:  # repeat the last image: the compiled or captured shape
+                chunk = torch.cat([chunk, chunk[-1:].expand(short, *chunk.shape[1:])])
+                chunk = chunk.contiguous(memory_format=self.memory_format)
+            maps = self._fixed_call(chunk)
+            chunks.append([m[: fixed - short] for m in maps] if short else maps)
+        if len(chunks) == 1:
+            return chunks[0]
+        return [torch.cat(parts) for parts in zip(*chunks)]
+
+    def _fixed_call(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if self.options.compile in COMPILE_MODES_WITH_GRAPHS:
+            # inductor's CUDA graphs overwrite their outputs on the next run: a new step, and
+            # the maps copied out (a float32 map would otherwise be the graph's own buffer)
+            torch.compiler.cudagraph_mark_step_begin()
+            return [m.to(torch.float32, copy=True) for m in self.forward(x)]
+        if not self.graphs:
+            return [m.float() for m in self.forward(x)]
+        if self._graph is None:
+            try:
+                self._graph = self._capture(x)
+            except Exception as err:  # recorded (settings()) and logged; the head runs as it is
+                log.warning("CUDA graph capture failed, running without graphs: %s", err)
+                self.graphs, self.graphs_reason = False, f"off (capture failed: {err})"
+                return [m.float() for m in self.forward(x)]
+        graph, static_in, static_out = self._graph
+        static_in.copy_(x)
+        graph.replay()
+        # copies: the static outputs are overwritten by the next replay
+        return [m.to(torch.float32, copy=True) for m in static_out]
+
+    def _capture(self, x: torch.Tensor):
+        """Warm up on a side stream (cuDNN's autotuning, compile), then capture one call."""
+        static_in = x.clone().contiguous(memory_format=self.memory_format)
+        stream = torch.cuda.Stream(self.torch_device)
+        stream.wait_stream(torch.cuda.current_stream(self.torch_device))
+        with torch.cuda.stream(stream):
+            for _ in range(3):
+                self.forward(static_in)
+        torch.cuda.current_stream(self.torch_device).wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = self.forward(static_in)
+        log.info("PyTorch head captured as a CUDA graph, batch %d", len(x))
+        return graph, static_in, static_out

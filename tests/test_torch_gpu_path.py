@@ -1,0 +1,355 @@
+"""The PyTorch GPU path, tested on the CPU (CI has no GPU): the same code casts the head to
+fp16/bf16, runs it channels-last, pads a short batch to the fixed one, compiles it, decodes and
+resizes images with torchvision.io on a device; what only CUDA can run (graph capture) is
+tested through the decision that picks it."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from retinaflow.config_checks import config_problems
+from retinaflow.data.images import iter_device_batches, preprocess_image
+from retinaflow.detector import Detector
+from retinaflow.model.loading import load_head
+from retinaflow.postprocess import PostprocessSettings
+from retinaflow.runtime import TORCH_VARIANTS, backend, open_runner, runner_settings
+from retinaflow.runtime.torch_runner import (
+    TorchOptions,
+    TorchRunner,
+    cuda_graph_decision,
+    torch_options,
+    variant_dtype,
+)
+
+from .configs import DEMO, REAL, ROOT, merge
+
+WEIGHTS = ROOT / "resources/demo/retinanet_demo.pt"
+MODEL = {"arch": "demo", "num_classes": 6, "image_size": 320}
+SIZE = 160  # the trained demo head at a smaller input: real activations, a quick run
+
+
+@pytest.fixture(scope="module")
+def head():
+    return load_head(WEIGHTS, **MODEL)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """Three demo images preprocessed as the demo infers (PIL kernel), NCHW float32."""
+    from retinaflow.demo.dataset import make_demo_dataset
+
+    root = tmp_path_factory.mktemp("demo-images")
+    make_demo_dataset(root, "val", 3)
+    paths = sorted((root / "images").glob("*.jpg"))
+    return np.stack([preprocess_image(p, (SIZE, SIZE), "pil") for p in paths])
+
+
+@pytest.fixture(scope="module")
+def reference(head, images):
+    with torch.inference_mode():
+        return [m.numpy() for m in head(torch.from_numpy(images))]
+
+
+def test_variants_name_their_backend_and_dtype():
+    assert TORCH_VARIANTS == ("torch", "torch-fp16", "torch-bf16")
+    assert {backend(v) for v in TORCH_VARIANTS} == {"pytorch"}
+    assert [variant_dtype(v) for v in TORCH_VARIANTS] == ["float32", "float16", "bfloat16"]
+    assert backend("fp16") == "tvm"  # the TVM fp16 build is not a PyTorch variant
+    with pytest.raises(ValueError, match="not a PyTorch variant"):
+        variant_dtype("torch-int8")
+
+
+def test_cpu_fp32_stays_plain_eager_bit_for_bit(reference, images):
+    """The config's torch section (channels_last, CUDA graphs) is for CUDA: on the CPU the
+    torch variant returns numpy, the eager head's outputs bit for bit, as before."""
+    runner = open_runner("torch", WEIGHTS, MODEL, 2, "cpu", 8, torch_settings=REAL["pytorch"])
+    maps = runner(images)
+    assert all(isinstance(m, np.ndarray) and m.dtype == np.float32 for m in maps)
+    assert all(np.array_equal(r, m) for r, m in zip(reference, maps, strict=True))
+    settings = runner_settings(runner)
+    assert settings["device"] == "cpu" and settings["device_name"]
+    assert settings["dtype"] == "float32" and settings["channels_last"] is False
+    assert settings["cuda_graphs"] is False
+
+
+def test_torch_options_apply_on_cuda_and_on_the_cpu_only_when_asked():
+    settings = {**REAL["pytorch"], "channels_last": True, "compile": "default"}
+    on_cpu = torch_options(settings, "float16", "cpu")
+    assert on_cpu == TorchOptions(dtype="float16")  # plain eager NCHW, in the variant's dtype
+    assert torch_options(settings, "float16", "cuda") == TorchOptions(
+        "float16", True, "default", settings["cuda_graphs"]
+    )
+    forced = torch_options({**settings, "apply_on_cpu": True}, "bfloat16", "cpu")
+    assert forced.channels_last and forced.compile == "default"
+    assert torch_options(None, "float32", "cuda") == TorchOptions()
+
+
+@pytest.mark.parametrize(
+    "device,compile_mode,asked,expected",
+    [
+        ("cuda", "none", True, True),
+        ("cuda", "default", True, True),
+        ("cuda", "none", False, False),
+        ("cpu", "none", True, False),  # graphs are CUDA's
+        ("cuda", "reduce-overhead", True, False),  # inductor captures its own
+        ("cuda", "max-autotune", True, False),
+    ],
+)
+def test_cuda_graphs_only_where_they_can_run(device, compile_mode, asked, expected):
+    use, reason = cuda_graph_decision(device, TorchOptions(compile=compile_mode, cuda_graphs=asked))
+    assert use is expected
+    assert reason == "on" if expected else reason.startswith("off (")
+
+
+def _relative_errors(reference, maps) -> list[float]:
+    return [
+        float(np.linalg.norm(r.astype(np.float64) - m) / np.linalg.norm(r.astype(np.float64)))
+        for r, m in zip(reference, maps, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("dtype,mantissa_bits", [("float16", 10), ("bfloat16", 7)])
+def test_reduced_precision_channels_last_within_rounding(
+    head, images, reference, dtype, mantissa_bits
+):
+    """fp16/bf16 channels-last against fp32 eager. A rounding to a format of m mantissa bits
+    is off by at most u = 2^-(m+1) relative (fp16 2^-11, bf16 2^-8). Each of the head's L
+    convolutions rounds its input, its weights and its output: 3L independent roundings, whose
+    relative errors add like a random walk, so a map's relative L2 error stays near
+    u * sqrt(3L) (demo: L = 39; fp16 5.3e-3, bf16 4.2e-2; measured 1.7e-3 and 9e-3). A wrong
+    cast, layout or dropped map is off by ~1."""
+    convs = sum(isinstance(m, torch.nn.Conv2d) for m in head.modules())
+    bound = 2.0 ** -(mantissa_bits + 1) * math.sqrt(3 * convs)
+    runner = TorchRunner(copy.deepcopy(head), 2, "cpu", TorchOptions(dtype, channels_last=True))
+    maps = runner(images)
+    assert all(m.dtype == np.float32 and m.shape == r.shape for m, r in zip(maps, reference))
+    errors = _relative_errors(reference, maps)
+    assert max(errors) < bound, (errors, bound)
+    assert runner.settings()["dtype"] == dtype and runner.settings()["channels_last"]
+
+
+def test_short_and_long_batches_run_at_the_fixed_batch(head, images, reference):
+    """A fixed-batch head (compiled or graphed) pads a short batch with its last image and
+    drops the padding; a longer batch runs in chunks. Checked on the eager head with the
+    fixed batch set, so that every call goes through the padding."""
+    runner = TorchRunner(copy.deepcopy(head), 2, "cpu")
+    runner.batch_size = 2
+    seen = []
+    call = runner._fixed_call
+    runner._fixed_call = lambda x: seen.append(len(x)) or call(x)
+    for count in (1, 3):  # 1: padded to 2; 3: a chunk of 2, then 1 padded to 2
+        maps = runner(images[:count])
+        assert [m.shape[0] for m in maps] == [count] * 10
+        expected = [r[:count] for r in reference]
+        for r, m in zip(expected, maps, strict=True):
+            np.testing.assert_allclose(m, r, rtol=1e-5, atol=1e-6)
+    assert seen == [2, 2, 2]
+
+
+def test_tensor_input_and_device_output(head, images, reference):
+    """A torch tensor is taken as it is (pinned host memory would go non-blocking to CUDA),
+    and so is a list of CHW samples; keep_on_device returns torch tensors, float32, where the
+    head ran."""
+    runner = TorchRunner(copy.deepcopy(head), 2, "cpu", keep_on_device=True)
+    maps = runner(torch.from_numpy(images))
+    assert all(torch.is_tensor(m) and m.dtype == torch.float32 for m in maps)
+    assert all(np.array_equal(r, m.numpy()) for r, m in zip(reference, maps, strict=True))
+    # the LoadGen sample library's pinned samples on CUDA: a list, gathered on the device
+    gathered = runner(list(torch.from_numpy(images)))
+    assert all(np.array_equal(r, m.numpy()) for r, m in zip(reference, gathered, strict=True))
+
+
+def test_detector_takes_the_maps_as_tensors(head, images, reference):
+    detector = Detector(None, "demo", SIZE, PostprocessSettings(**DEMO["postprocess"]))
+    originals = [(SIZE, SIZE)] * len(images)
+    from_numpy = detector.postprocess_maps(reference, originals)
+    from_tensors = detector.postprocess_maps([torch.from_numpy(m) for m in reference], originals)
+    for a, b in zip(from_numpy, from_tensors, strict=True):
+        assert all(np.array_equal(a[k], b[k]) for k in ("boxes", "scores", "labels"))
+
+
+@pytest.mark.slow
+def test_compiled_head_with_padding_on_the_cpu(head, images, reference):
+    """torch.compile (inductor, dynamic=False) on the CPU: the GPU path's compile and its
+    fixed batch, short batches padded (~30 s of compiling on 2 cores)."""
+    options = TorchOptions("float32", channels_last=True, compile="default")
+    runner = TorchRunner(copy.deepcopy(head), 2, "cpu", options, batch_size=2)
+    for count in (2, 1, 3):
+        maps = runner(images[:count])
+        assert [m.shape[0] for m in maps] == [count] * 10
+        assert max(_relative_errors([r[:count] for r in reference], maps)) < 1e-4
+    settings = runner.settings()
+    assert settings["compile"] == "default" and settings["fixed_batch"] == 2
+
+
+def test_a_fixed_batch_is_required_where_one_is_compiled():
+    with pytest.raises(ValueError, match="fixed batch_size"):
+        TorchRunner(torch.nn.Identity(), 1, "cpu", TorchOptions(compile="default"))
+
+
+def _jpeg(path, pixels, orientation=1, **save):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(pixels).save(path, exif=exif, **save)
+    return path
+
+
+def test_device_decode_equals_the_torch_kernel(tmp_path):
+    """preprocess.decode gpu's code (torchvision.io.decode_jpeg, EXIF orientation turned on the
+    tensor, the torch kernel's resize) run with device cpu: the same tensors as the CPU torch
+    kernel (PIL decode, exif_transpose), bit for bit, for colour JPEGs of two chroma
+    subsamplings and EXIF orientations, a grayscale JPEG and a PNG (PIL's path). On CUDA
+    nvJPEG's IDCT and the GPU's interpolate differ by about a level (1/255) at most."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:301, 0:457]
+    base = np.stack([(x / 2) % 256, (y / 3) % 256, ((x + y) / 5) % 256], -1)
+    pixels = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
+    paths = [
+        _jpeg(tmp_path / "a.jpg", pixels, 1, quality=90, subsampling=0),
+        _jpeg(tmp_path / "b.jpg", pixels, 6, quality=75, subsampling=2),  # rotated 270
+        _jpeg(tmp_path / "c.jpg", pixels, 5, quality=95, subsampling=1),  # transposed
+        _jpeg(tmp_path / "d.jpg", pixels, 3),  # rotated 180
+        _jpeg(tmp_path / "e.jpg", pixels[:, :, 0]),  # grayscale
+        tmp_path / "f.png",
+    ]
+    Image.fromarray(pixels).save(paths[-1])
+    size = (128, 160)
+    expected = np.stack([preprocess_image(p, size, "torch") for p in paths])
+    batches = list(iter_device_batches(paths, size, 4, "cpu", 2))
+    assert [len(b) for b in batches] == [4, 2]
+    got = torch.cat(batches)
+    assert got.dtype == torch.float32 and got.device.type == "cpu"
+    np.testing.assert_array_equal(got.numpy(), expected)
+
+
+def test_gpu_decode_config_needs_the_torch_kernel_and_cuda():
+    good = merge(DEMO, {"preprocess": {"resize_kernel": "torch", "decode": "gpu"}})
+    good = merge(good, {"infer": {"device": "cuda"}})
+    assert not [p for p in config_problems(good, str) if p.startswith("preprocess.decode")]
+    bad = merge(DEMO, {"preprocess": {"decode": "gpu"}})  # pil kernel, cpu device
+    problems = [p for p in config_problems(bad, str) if p.startswith("preprocess.decode")]
+    assert len(problems) == 2
+    assert "resize_kernel is pil" in problems[0] and "infer.device is cpu" in problems[1]
+
+
+@pytest.mark.parametrize("variant", ["torch-fp16", "torch-bf16"])
+def test_cuda_is_refused_for_reduced_precision_variants_without_a_gpu(variant):
+    from retinaflow.errors import DeviceError
+
+    if torch.cuda.is_available():
+        runner = open_runner(variant, WEIGHTS, MODEL, 1, "cuda", 2, torch_settings=REAL["pytorch"])
+        assert runner_settings(runner)["device_name"] == torch.cuda.get_device_name()
+        return
+    with pytest.raises(DeviceError, match="no CUDA GPU"):
+        open_runner(variant, WEIGHTS, MODEL, 1, "cuda", 2, torch_settings=REAL["pytorch"])
+
+
+def test_gpu_benchmark_runs_on_the_cpu(tmp_path, capsys):
+    """`python -m retinaflow.benchmarks gpu --device cpu`: the GPU benchmark's code on a CPU,
+    tiny: versions first, each stage timed, a table last, a JSON of every figure."""
+    import json
+
+    from retinaflow.benchmarks.gpu import main
+
+    out = tmp_path / "gpu.json"
+    argv = ["--device", "cpu", "--arch", "demo", "--size", "64", "--batch-sizes", "2"]
+    argv += ["--variants", "torch", "torch-bf16", "--iters", "1", "--warmup", "0"]
+    assert main([*argv, "--threads", "2", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("environment: torch ")
+    assert printed.rstrip().splitlines()[-1] == f"figures: {out}"
+    record = json.loads(out.read_text())
+    rows = record["results"]
+    assert [(r["variant"], r["batch"]) for r in rows] == [("torch", 2), ("torch-bf16", 2)]
+    for row in rows:
+        assert "error" not in row, row
+        assert all(row[s] > 0 for s in ("h2d", "head", "post", "post_dense", "e2e"))
+        assert row["runner"]["device_name"] == record["environment"]["device_name"]
+    assert rows[0]["max_rel_error_vs_fp32"] < 1e-5
+
+
+def test_gpu_benchmark_reports_each_failure_and_goes_on(tmp_path, capsys):
+    """Without a GPU every configuration fails with the device error: each row says so, the
+    JSON is written, and the exit status is 1 (with a GPU: the run itself)."""
+    import json
+
+    from retinaflow.benchmarks.gpu import main
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the benchmark runs")
+    out = tmp_path / "gpu.json"
+    argv = ["--arch", "demo", "--size", "64", "--batch-sizes", "1", "2", "--iters", "1"]
+    assert main([*argv, "--variants", "torch", "onnx", "--json", str(out)]) == 1
+    rows = json.loads(out.read_text())["results"]
+    assert len(rows) == 6  # torch with graphs off and on, onnx; two batches
+    assert all("DeviceError" in row["error"] for row in rows)
+    assert "DeviceError" in capsys.readouterr().out
+
+
+def test_infer_with_device_decode_equals_the_cpu_loader(head, tmp_path):
+    """infer_images with decode gpu (run on the CPU device) finds what the CPU loader finds
+    with the torch kernel, and the timers hold the wait for batches beside the two stages."""
+    from retinaflow.data.annotations import image_records, load_annotations
+    from retinaflow.demo.dataset import make_demo_dataset
+    from retinaflow.infer import infer_images
+
+    annotations = make_demo_dataset(tmp_path, "val", 5)
+    records = image_records(load_annotations(annotations), tmp_path / "images")
+    settings = PostprocessSettings(**DEMO["postprocess"])
+    found = {}
+    for decode in ("cpu", "gpu"):
+        runner = TorchRunner(copy.deepcopy(head), 2, "cpu")
+        detector = Detector(runner, "demo", SIZE, settings)
+        results = infer_images(
+            records, detector, "torch", 2, 2, decode=decode, device="cpu", progress=False
+        )
+        found[decode] = list(results)
+        assert set(detector.timers.ms_per_image()) == {
+            "preprocess_wait",
+            "inference",
+            "postprocess",
+        }
+    for (_, a), (_, b) in zip(found["cpu"], found["gpu"], strict=True):
+        assert all(np.array_equal(a[k], b[k]) for k in ("boxes", "scores", "labels"))
+    assert sum(len(d["scores"]) for _, d in found["cpu"]) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", ["Offline", "Server"])
+def test_loadgen_runs_a_reduced_precision_variant(tmp_path, scenario):
+    """The perf rule's path for torch-bf16 with the torch section applied on the CPU
+    (channels-last; CUDA graphs asked for but refused off CUDA): the record names the
+    device, its name and the options that ran."""
+    from retinaflow.demo.dataset import make_demo_dataset
+    from retinaflow.io import read_json
+    from retinaflow.perf import run_loadgen
+
+    annotations = make_demo_dataset(tmp_path / "data", "val", 8)
+    settings = {**REAL["pytorch"], "channels_last": True, "apply_on_cpu": True}
+    short = {
+        "Offline": {"min_duration_ms": 500, "min_query_count": 16, "target_qps": 40},
+        "Server": {
+            "min_duration_ms": 500,
+            "min_query_count": 8,
+            "target_qps": 10,
+            "target_latency_ms": 500,
+        },
+    }[scenario]
+    out = tmp_path / "perf.json"
+    run_loadgen(
+        "torch-bf16", WEIGHTS, annotations, tmp_path / "data/images", MODEL, scenario,
+        "PerformanceOnly", short, out, tmp_path / "loadgen", threads=2, batch_size=4,
+        performance_sample_count=8, resize_kernel=DEMO["preprocess"]["resize_kernel"],
+        postprocess=DEMO["postprocess"], device="cpu", torch_settings=settings,
+    )  # fmt: skip
+    record = read_json(out)
+    assert record["samples"] >= short["min_query_count"] and record["batch_size"] == 4
+    assert record["device"] == "cpu" and record["device_name"]
+    runner = record["runner"]
+    assert runner["dtype"] == "bfloat16" and runner["channels_last"] is True
+    assert runner["cuda_graphs"] is False and "CUDA device" in runner["cuda_graphs_reason"]
+    assert record["stages_ms"]["inference"] > 0 and record["stages_ms"]["postprocess"] > 0
