@@ -10,27 +10,8 @@
 # Snakemake's scattergather fits: the count is fixed when the DAG is built, and
 # scatter/gather name the shards {scatteritem} = 1-of-N .. N-of-N, which is all a shard needs
 # to know (retinaflow.shards.parse_shard). The count comes from infer.shards alone: with N = 1
-# there is no infer_shard rule at all, so --set-scatter is refused below rather than ignored.
-
-
-scattergather:
-    infer=config["infer"]["shards"],
-
-
-SHARDS = config["infer"]["shards"]
-if len(scatter.infer("{scatteritem}")) != SHARDS:
-    sys.exit(
-        f"retinaflow: the number of inference shards is infer.shards ({SHARDS} here: set it "
-        "in a --configfile, `infer: {shards: N}`), not --set-scatter"
-    )
-
-
-def shard_gpus(wildcards):
-    """A shard takes a GPU when inference runs on one: locally `--resources gpu=2` then runs
-    two shards at once (each picks cuda:{index % GPUs it sees}, retinaflow.shards), and
-    under SLURM it is submitted with --gpus=1 (SLURM's CUDA_VISIBLE_DEVICES: its own GPU).
-    """
-    return 1 if config["infer"]["device"] == "cuda" else 0
+# there is no infer_shard rule at all, so --set-scatter is refused (common.smk) rather than
+# ignored.
 
 
 rule infer:
