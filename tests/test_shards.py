@@ -48,6 +48,24 @@ def test_shards_are_contiguous_balanced_and_cover_every_image(total, count, size
     assert sum((list(shard_items(items, i, count)) for i in range(count)), []) == items
 
 
+@pytest.mark.parametrize(
+    "total,count,batch,sizes",
+    [
+        (200, 2, 8, [96, 104]),  # 25 batches: 12 and 13, each shard starts on a batch
+        (10, 3, 4, [4, 4, 2]),  # 3 batches of 4, 4, 2: one each
+        (10, 2, 1, [5, 5]),
+        (5, 3, 8, [0, 0, 5]),  # one batch: a single shard runs it
+    ],
+)
+def test_shards_are_whole_batches_of_the_unsharded_run(total, count, batch, sizes):
+    bounds = shard_bounds(total, count, batch)
+    assert [stop - start for start, stop in bounds] == sizes
+    assert all(start % batch == 0 for start, _ in bounds)
+    assert bounds[0][0] == 0 and bounds[-1][1] == total
+    with pytest.raises(ShardError, match="batch size"):
+        shard_bounds(total, count, 0)
+
+
 def test_a_shard_is_the_same_every_time_and_in_the_records_order():
     items = [f"img{i:03d}" for i in range(25)]
     assert list(shard_items(items, 1, 3)) == items[8:16]
@@ -115,7 +133,7 @@ def test_gather_puts_every_record_back_in_order_with_empty_shards(tmp_path):
         mine = list(shard_items(records, index, 5))
         paths.append(tmp_path / f"{index}.npz")
         write_shard_detections(paths[-1], [r.id for r in mine], [_detections(rng, 2) for _ in mine])
-    gathered = gather_detections(paths, records)
+    gathered = gather_detections(paths, records, 1)
     assert [record for record, _ in gathered] == records
 
 
@@ -125,10 +143,10 @@ def test_gather_refuses_a_shard_of_another_split(tmp_path):
     write_shard_detections(tmp_path / "a.npz", [1, 2], [_detections(rng, 1)] * 2)
     write_shard_detections(tmp_path / "b.npz", [3], [_detections(rng, 1)])  # 4 is missing
     with pytest.raises(ShardError, match="2-of-2"):
-        gather_detections([tmp_path / "a.npz", tmp_path / "b.npz"], records)
+        gather_detections([tmp_path / "a.npz", tmp_path / "b.npz"], records, 1)
     (tmp_path / "c.npz").write_text("not an npz")
     with pytest.raises(ShardError, match="rerun its shard"):
-        gather_detections([tmp_path / "a.npz", tmp_path / "c.npz"], records)
+        gather_detections([tmp_path / "a.npz", tmp_path / "c.npz"], records, 1)
 
 
 def test_gathered_stats_sum_images_and_seconds():
@@ -165,15 +183,15 @@ def _outputs(root):
 @pytest.mark.parametrize(
     "count,score_thresh",
     [(3, 0.05), (8, 1.0)],
-    ids=["3-uneven-shards", "8-shards-one-empty-no-detections"],
+    ids=["3-uneven-shards", "8-shards-some-empty-no-detections"],
 )
 def test_sharded_files_equal_the_unsharded_run_byte_for_byte(
     demo_images, tmp_path, count, score_thresh
 ):
-    """The demo model (torch) on seven images, once whole and once as `count` shards: the
-    gathered detections.json, txt/ and drawn/ (the first 3 images, over two or three shards)
-    are the unsharded files. 3 shards split 2/2/3; 8 leave one shard empty, and with
-    score_thresh 1.0 there is no detection at all."""
+    """The demo model (torch) on seven images in batches of 2, once whole and once as `count`
+    shards: the gathered detections.json, txt/ and drawn/ (the first 3 images, over two
+    shards) are the unsharded files. 3 shards split 2/2/3; 8 shards of 4 batches leave four
+    empty, and with score_thresh 1.0 there is no detection at all."""
     annotations, images = demo_images
     settings = {
         "variant": "torch",
@@ -202,6 +220,7 @@ def test_sharded_files_equal_the_unsharded_run_byte_for_byte(
         annotations,
         images,
         gathered,
+        batch_size=settings["batch_size"],
         **draw,
     )
 
@@ -218,7 +237,7 @@ def test_sharded_files_equal_the_unsharded_run_byte_for_byte(
         assert (mismatch, errors) == ([], []), folder
     unsharded = json.loads(whole["stats"].read_text())
     assert stats["images"] == unsharded["images"] == 7
-    sizes = [stop - start for start, stop in shard_bounds(7, count)]
+    sizes = [stop - start for start, stop in shard_bounds(7, count, settings["batch_size"])]
     assert [s["images"] for s in stats["shards"]] == sizes
     assert 0 in sizes or count == 3
     assert stats.keys() - unsharded.keys() == {"shards"}

@@ -163,12 +163,13 @@ def infer_shard(
     threads: int,
 ) -> dict:
     """One shard (`i-of-n`, Snakemake's scatteritem) of `infer_variant`: its range of the
-    evaluation images (shards.shard_items) -> outputs["detections"] (.npz) and
-    ["stats"]; return the stats. `device` cuda becomes the shard's GPU (shards.shard_device).
+    evaluation images, whole batches of `batch_size` (shards.shard_items) ->
+    outputs["detections"] (.npz) and ["stats"]; return the stats. `device` cuda becomes the
+    shard's GPU (shards.shard_device).
     """
     index, count = parse_shard(shard)
     records = image_records(load_annotations(annotations), image_dir)
-    mine = list(shard_items(records, index, count))
+    mine = list(shard_items(records, index, count, batch_size))
     if not mine:
         log.warning("shard %s runs no image: %d shards for %d images", shard, count, len(records))
     gpus = torch.cuda.device_count() if device == "cuda" else 0
@@ -191,18 +192,19 @@ def gather_shards(
     annotations,
     image_dir,
     outputs: dict[str, str | os.PathLike],
+    batch_size: int,
     draw_images: int,
     draw_min_score: float,
 ) -> dict:
-    """The shards' `detections` and `stats` (in shard order) -> the outputs `infer_variant`
-    writes. detections.json, txt/ and drawn/ are byte-identical to an unsharded run's (the
+    """The shards' `detections` and `stats` (in shard order; their shards' `batch_size`) ->
+    the outputs `infer_variant` writes. detections.json, txt/ and drawn/ are byte-identical to an unsharded run's (the
     same writers over the same detections in the same order); stats.json is the shards'
     records merged (shards.gather_stats). Return the merged stats."""
     if len(detections) != len(stats):
         raise ValueError(f"{len(detections)} shard detections for {len(stats)} shard stats")
     data = load_annotations(annotations)
     records = image_records(data, image_dir)
-    results = gather_detections(detections, records)
+    results = gather_detections(detections, records, batch_size)
     write_outputs(outputs, results, class_names(data), draw_images, draw_min_score)
     merged = gather_stats([read_json(path) for path in stats])
     write_json(outputs["stats"], merged)

@@ -3,10 +3,12 @@ takes, and how its detections travel to the gather step.
 
 A shard is named as Snakemake's scatter/gather names it, `{i}-of-{n}` with i from 1 to n.
 Shard i of n runs a contiguous range of the evaluation images in id order (the order of
-`data.annotations.image_records` and of detections.json): the ranges are as even as they can
-be (their sizes differ by at most one image), and concatenated in shard order they are the
-whole split, so the gather step writes the unsharded outputs with the unsharded writers. More
-shards than images leaves some shards empty: a valid shard of no images.
+`data.annotations.image_records` and of detections.json), made of whole batches of the
+unsharded run: every image meets the runtime in the same batch as without shards (a GPU
+kernel, or a thread split, may round differently for another batch), and the ranges are as
+even as whole batches allow (they differ by at most one batch). Concatenated in shard order
+they are the whole split, so the gather step writes the unsharded outputs with the unsharded
+writers. More shards than batches leaves some shards empty: a valid shard of no images.
 
 A shard's detections go to one `detections.npz` (the arrays as the detector returned them,
 dtypes and all, so that the gathered files are byte-identical) and its timing to a
@@ -50,21 +52,24 @@ def parse_shard(name: str) -> tuple[int, int]:
     return number - 1, count
 
 
-def shard_bounds(total: int, count: int) -> list[tuple[int, int]]:
-    """[start, stop) of each of `count` shards over `total` items: contiguous, in order,
-    covering 0..total, sizes differing by at most one. With more shards than items some
-    shards are empty."""
+def shard_bounds(total: int, count: int, batch: int = 1) -> list[tuple[int, int]]:
+    """[start, stop) of each of `count` shards over `total` items taken `batch` at a time:
+    contiguous, in order, covering 0..total, each starting on a batch boundary, their batch
+    counts differing by at most one. With more shards than batches some shards are empty."""
     if count < 1:
         raise ShardError(f"the number of shards must be at least 1, not {count}")
+    if batch < 1:
+        raise ShardError(f"the batch size must be at least 1, not {batch}")
     if total < 0:
         raise ShardError(f"the number of images must not be negative, not {total}")
-    edges = [i * total // count for i in range(count + 1)]
+    batches = -(-total // batch)
+    edges = [min(total, i * batches // count * batch) for i in range(count + 1)]
     return list(zip(edges[:-1], edges[1:]))
 
 
-def shard_items(items: Sequence, index: int, count: int) -> Sequence:
+def shard_items(items: Sequence, index: int, count: int, batch: int = 1) -> Sequence:
     """The slice of `items` (in the order given) that shard `index` of `count` runs."""
-    start, stop = shard_bounds(len(items), count)[index]
+    start, stop = shard_bounds(len(items), count, batch)[index]
     return items[start:stop]
 
 
@@ -124,7 +129,9 @@ def read_shard_detections(path: str | os.PathLike) -> list[tuple[int, dict[str, 
     ]
 
 
-def gather_detections(paths: Sequence[str | os.PathLike], records: Sequence) -> list[tuple]:
+def gather_detections(
+    paths: Sequence[str | os.PathLike], records: Sequence, batch: int
+) -> list[tuple]:
     """The shards' detections (in shard order) as (record, detections) for every record, in
     the records' order: exactly what an unsharded run has in hand before it writes. A shard
     that holds other images than its range (a shard of an older split, a changed dataset) is
@@ -132,7 +139,7 @@ def gather_detections(paths: Sequence[str | os.PathLike], records: Sequence) -> 
     count = len(paths)
     results = []
     for index, path in enumerate(paths):
-        expected = shard_items(records, index, count)
+        expected = shard_items(records, index, count, batch)
         pairs = read_shard_detections(path)
         ids = [image_id for image_id, _ in pairs]
         if ids != [r.id for r in expected]:

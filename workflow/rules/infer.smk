@@ -1,7 +1,7 @@
 # Inference: a variant's artifact on the evaluation split -> detections (preds/).
 #
 # infer.shards: 1 is one job, rule infer. N > 1 splits the images into N contiguous ranges
-# (retinaflow.shards), one infer_shard job each (a SLURM job each under profiles/slurm), and
+# of whole batches (retinaflow.shards), one infer_shard job each (a SLURM job each under profiles/slurm), and
 # infer_gather writes from their detections the files rule infer writes, byte for byte
 # (stats.json: the shards' records merged), so score and summary see no difference. Rule
 # infer stays defined, unchanged (an unsharded run stays up to date after this change);
@@ -101,6 +101,7 @@ if SHARDS > 1:
         resources:
             mem_mb=mem_mb("infer"),
         params:
+            batch_size=infer_batch_size,  # the shards' ranges are whole batches
             draw_images=lookup(within=config, dpath="infer/draw_images"),
             draw_min_score=lookup(within=config, dpath="infer/draw_min_score"),
         script:

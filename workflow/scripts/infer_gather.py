@@ -10,6 +10,7 @@ with job_logging(snakemake.log[0], snakemake.threads) as log:
         annotations=snakemake.input.annotations,
         image_dir=snakemake.input.images,
         outputs=dict(snakemake.output),
+        batch_size=snakemake.params.batch_size,
         draw_images=snakemake.params.draw_images,
         draw_min_score=snakemake.params.draw_min_score,
     )
