@@ -197,9 +197,10 @@ def gather_shards(
     draw_min_score: float,
 ) -> dict:
     """The shards' `detections` and `stats` (in shard order; their shards' `batch_size`) ->
-    the outputs `infer_variant` writes. detections.json, txt/ and drawn/ are byte-identical to an unsharded run's (the
-    same writers over the same detections in the same order); stats.json is the shards'
-    records merged (shards.gather_stats). Return the merged stats."""
+    the outputs `infer_variant` writes. detections.json, txt/ and drawn/ are byte-identical
+    to an unsharded run's (the same writers over the same detections in the same order);
+    stats.json is the shards' records merged (shards.gather_stats). Return the merged stats.
+    """
     if len(detections) != len(stats):
         raise ValueError(f"{len(detections)} shard detections for {len(stats)} shard stats")
     data = load_annotations(annotations)
