@@ -76,3 +76,22 @@ def test_runner_reports_the_device_it_runs_on(artifacts, variant):
 def test_unknown_device_is_refused(artifacts):
     with pytest.raises(DeviceError, match="'tpu'"):
         open_runner("onnx", artifacts / "head.onnx", MODEL, 1, "tpu")
+
+
+def test_a_gpu_index_is_part_of_the_device_name():
+    """A shard of inference runs on `cuda:N` (retinaflow.shards.shard_device)."""
+    from retinaflow.runtime import split_device
+
+    assert split_device("cpu") == ("cpu", 0)
+    assert split_device("cuda") == ("cuda", 0)
+    assert split_device("cuda:1") == ("cuda", 1)
+    assert split_device("cpu:1")[0] == "cpu:1"  # refused by name in every runner
+    with pytest.raises(DeviceError, match="'cpu:1'"):
+        open_runner("onnx", "unused.onnx", MODEL, 1, "cpu:1")
+
+
+def test_a_gpu_index_beyond_the_visible_gpus_is_refused(artifacts):
+    with pytest.raises(DeviceError, match="cuda"):
+        open_runner(
+            "torch", artifacts / "weights.pt", MODEL, 1, f"cuda:{torch.cuda.device_count()}"
+        )

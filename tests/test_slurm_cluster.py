@@ -6,6 +6,8 @@ in CI; without them the tests fail with the reason, they are never skipped.
 """
 
 import filecmp
+import json
+import shutil
 import subprocess
 
 import pytest
@@ -157,3 +159,44 @@ def test_demo_dag_through_profiles_slurm_matches_the_local_run(slurm_cluster, de
 
     for output in ("results/map_onnx.json", "preds/demo/onnx/detections.json"):
         assert filecmp.cmp(on_slurm.workdir / output, local_dir / output, shallow=False), output
+
+
+@pytest.mark.slow
+def test_inference_shards_run_as_slurm_jobs_and_gather_the_unsharded_bytes(
+    slurm_cluster, demo_run, tmp_path
+):
+    """infer.shards: 2 through profiles/slurm over a copy of conftest's demo_run (so only
+    inference runs): each shard its own SLURM job with its own GPU, the gather a CPU job, and
+    detections.json byte-identical to the local, unsharded run's (test_workflow_e2e compares
+    the mAP files)."""
+    local_dir, _ = demo_run
+    workdir = tmp_path / "slurm-shards"
+    shutil.copytree(local_dir, workdir, symlinks=True)
+    shards = tmp_path / "shards.yaml"
+    shards.write_text("infer:\n  shards: 2\n")
+    on_slurm = harness.run_snakemake_on_cluster(
+        workdir,
+        ["preds/demo/onnx/detections.json"],
+        slurm_conf=slurm_cluster.slurm_conf,
+        extra_args=["--configfile", str(harness.REPO / "config" / "demo.yaml"), str(shards)],
+        timeout=600,
+    ).check()
+    print(f"\ninfer.shards 2 on SLURM over demo_run: {on_slurm.seconds:.1f}s")
+
+    rules = sorted(job.rule for job in on_slurm.jobs)
+    assert rules == ["infer_gather", "infer_shard", "infer_shard"], rules
+    for job in on_slurm.jobs:
+        assert job.state == "COMPLETED" and job.exit_code == "0:0", job
+        assert job.stdout is not None and job.stdout.is_file(), job
+    shard_jobs = on_slurm.jobs_of("infer_shard")
+    assert len({job.job_id for job in shard_jobs}) == 2
+    assert sorted(job.wildcards.rsplit("_", 1)[-1] for job in shard_jobs) == ["1-of-2", "2-of-2"]
+    assert {job.rule: job.gpus for job in on_slurm.jobs} == {
+        "infer_shard": 1,  # profiles/slurm: a GPU each
+        "infer_gather": 0,
+    }
+
+    output = "preds/demo/onnx/detections.json"
+    assert filecmp.cmp(workdir / output, local_dir / output, shallow=False)
+    stats = json.loads((workdir / "preds/demo/onnx/stats.json").read_text())
+    assert [s["shard"] for s in stats["shards"]] == ["1-of-2", "2-of-2"]

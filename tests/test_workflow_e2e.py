@@ -1,6 +1,9 @@
 """The demo DAG end to end, as a user runs it: results, no-op rerun, and staleness."""
 
+import filecmp
 import json
+import shutil
+import time
 
 import pytest
 
@@ -85,3 +88,51 @@ def test_model_setting_plans_export_and_after(demo_run, tmp_path):
     change = write_config(tmp_path / "c.yaml", {"export": {"opset": 18}})
     jobs = planned_jobs(workdir, *TARGETS, configfiles=[change])
     assert jobs == {"export_head": 1, "simplify_head": 1, "infer": 1, "score_detections": 1}
+
+
+@pytest.fixture(scope="module")
+def sharded_run(demo_run, tmp_path_factory):
+    """demo_run's directory copied (its .snakemake records too), then results/map_onnx.json
+    with infer.shards: 2: only inference and scoring rerun, as two shards and a gather."""
+    workdir, _ = demo_run
+    copy = tmp_path_factory.mktemp("sharded") / "run"
+    shutil.copytree(workdir, copy, symlinks=True)
+    shards = write_config(copy.parent / "shards.yaml", {"infer": {"shards": 2}})
+    planned = planned_jobs(copy, "results/map_onnx.json", configfiles=[shards])
+    started = time.monotonic()
+    snakemake(copy, "--", "results/map_onnx.json", configfiles=[shards])
+    print(f"\ninfer.shards 2 over demo_run: {time.monotonic() - started:.1f}s")
+    return copy, planned
+
+
+def test_two_shards_write_the_unsharded_files_and_map(demo_run, sharded_run):
+    workdir, _ = demo_run
+    sharded, planned = sharded_run
+    assert planned == {"infer_shard": 2, "infer_gather": 1, "score_detections": 1}
+    preds = "preds/demo/onnx"
+    for name in ("1-of-2", "2-of-2"):
+        assert (sharded / preds / "shards" / name / "detections.npz").is_file()
+        assert (sharded / f"logs/infer/demo-onnx-{name}.log").read_text().strip()
+        assert (sharded / f"benchmarks/infer/demo-onnx-{name}.tsv").is_file()
+    assert (sharded / "benchmarks/infer/demo-onnx-gather.tsv").is_file()
+
+    whole = workdir / preds / "detections.json"
+    assert whole.read_bytes() == (sharded / preds / "detections.json").read_bytes()
+    for folder in ("txt", "drawn"):
+        names = sorted(p.name for p in (workdir / preds / folder).iterdir())
+        assert names == sorted(p.name for p in (sharded / preds / folder).iterdir())
+        _, mismatch, errors = filecmp.cmpfiles(
+            workdir / preds / folder, sharded / preds / folder, names, shallow=False
+        )
+        assert (mismatch, errors) == ([], []), folder
+    assert json.loads((sharded / "results/map_onnx.json").read_text()) == json.loads(
+        (workdir / "results/map_onnx.json").read_text()
+    )
+    stats = json.loads((sharded / preds / "stats.json").read_text())
+    assert stats["images"] == 200  # 25 batches of 8: shards of 12 and 13
+    assert [s["images"] for s in stats["shards"]] == [96, 104]
+
+
+def test_back_to_one_shard_plans_the_single_infer_job(sharded_run, tmp_path):
+    sharded, _ = sharded_run
+    assert planned_jobs(sharded, "results/map_onnx.json") == {"infer": 1, "score_detections": 1}

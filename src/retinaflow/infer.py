@@ -7,6 +7,10 @@ variant's dtype, compile mode and CUDA graphs).
 Batches come from the parallel CPU loader (data.images.iter_batches), or with
 the decoder "gpu" from the device itself (iter_device_batches: nvJPEG and the torch
 kernel's resize on the GPU, the batch already where the head runs).
+
+Split into shards, the same work runs as jobs: `infer_shard` runs one shard's images (see
+shards.py) to a .npz, and `gather_shards` hands every shard's detections, in order, to the same
+writers, so that detections.json, txt/ and drawn/ are byte-identical to an unsharded run's.
 """
 
 from __future__ import annotations
@@ -28,9 +32,17 @@ from .data.images import iter_batches, iter_device_batches, load_image
 from .detector import Detector
 from .errors import SettingError, ref
 from .evaluate import detections_to_coco
-from .io import atomic_path, write_json
+from .io import atomic_path, read_json, write_json
 from .postprocess import PostprocessSettings
 from .runtime import open_runner, runner_settings
+from .shards import (
+    gather_detections,
+    gather_stats,
+    parse_shard,
+    shard_device,
+    shard_items,
+    write_shard_detections,
+)
 
 log = logging.getLogger("retinaflow")
 
@@ -89,6 +101,65 @@ def run_inference(records: list[ImageRecord], detector: Detector, **kwargs) -> t
     return results, stats
 
 
+def detect_records(
+    variant: str,
+    runtime_path,
+    records: list[ImageRecord],
+    model: dict,
+    resize_kernel: str,
+    decode: str,
+    postprocess: dict,
+    batch_size: int,
+    device: str,
+    threads: int,
+    torch_settings: dict | None,
+) -> tuple[list, dict]:
+    """The variant's runner in a Detector over `records`: (record, detections) in record
+    order, and the timing figures with the settings and the device that really ran (its
+    name, and a PyTorch variant's dtype, compile mode and CUDA graphs)."""
+    runner = open_runner(
+        variant, runtime_path, model, threads, device, batch_size, torch_settings=torch_settings
+    )
+    detector = Detector(
+        runner, model["arch"], model["image_size"], PostprocessSettings(**postprocess)
+    )
+    results, stats = run_inference(
+        records,
+        detector,
+        resize_kernel=resize_kernel,
+        batch_size=batch_size,
+        workers=threads,
+        decode=decode,
+        device=device,
+    )
+    log.info("%s: stages %s ms/image", variant, detector.timers.ms_per_image())
+    settings = runner_settings(runner)
+    stats.update(
+        variant=variant,
+        threads=threads,
+        batch_size=batch_size,
+        device=runner.device,
+        device_name=settings["device_name"],
+        runner=settings,
+        decode=decode,
+        stages_ms=detector.timers.ms_per_image(),
+    )
+    return results, stats
+
+
+def write_outputs(
+    outputs: dict[str, str | os.PathLike],
+    results,
+    names: list[str],
+    draw_images: int,
+    draw_min_score: float,
+) -> None:
+    """outputs["detections"], ["txt"], ["drawn"] of the whole split's results, in order."""
+    write_detections_json(outputs["detections"], results)
+    write_txt_files(outputs["txt"], results, names)
+    draw_detections(outputs["drawn"], results, names, draw_images, draw_min_score)
+
+
 def infer_variant(
     variant: str,
     runtime_path,
@@ -113,39 +184,79 @@ def infer_variant(
     """
     data = load_annotations(annotations)
     records = image_records(data, image_dir)
-    runner = open_runner(
-        variant, runtime_path, model, threads, device, batch_size, torch_settings=torch_settings
-    )
-    detector = Detector(
-        runner, model["arch"], model["image_size"], PostprocessSettings(**postprocess)
-    )
-    results, stats = run_inference(
-        records,
-        detector,
-        resize_kernel=resize_kernel,
-        batch_size=batch_size,
-        workers=threads,
-        decode=decode,
-        device=device,
-    )
-    log.info("%s: stages %s ms/image", variant, detector.timers.ms_per_image())
-    names = class_names(data)
-    write_detections_json(outputs["detections"], results)
-    write_txt_files(outputs["txt"], results, names)
-    draw_detections(outputs["drawn"], results, names, draw_images, draw_min_score)
-    settings = runner_settings(runner)
-    stats.update(
-        variant=variant,
-        threads=threads,
-        batch_size=batch_size,
-        device=runner.device,
-        device_name=settings["device_name"],
-        runner=settings,
-        decode=decode,
-        stages_ms=detector.timers.ms_per_image(),
-    )
+    results, stats = detect_records(
+        variant, runtime_path, records, model, resize_kernel, decode, postprocess, batch_size,
+        device, threads, torch_settings,
+    )  # fmt: skip
+    write_outputs(outputs, results, class_names(data), draw_images, draw_min_score)
     write_json(outputs["stats"], stats)
     return stats
+
+
+def infer_shard(
+    variant: str,
+    runtime_path,
+    annotations,
+    image_dir,
+    shard: str,
+    outputs: dict[str, str | os.PathLike],
+    model: dict,
+    resize_kernel: str,
+    decode: str,
+    postprocess: dict,
+    batch_size: int,
+    device: str,
+    threads: int,
+    torch_settings: dict | None,
+) -> dict:
+    """One shard (`i-of-n`, Snakemake's scatteritem) of `infer_variant`: its range of the
+    evaluation images, whole batches of `batch_size` (shards.shard_items) ->
+    outputs["detections"] (.npz) and ["stats"]; return the stats. `device` cuda becomes the
+    shard's GPU (shards.shard_device).
+    """
+    index, count = parse_shard(shard)
+    records = image_records(load_annotations(annotations), image_dir)
+    mine = list(shard_items(records, index, count, batch_size))
+    if not mine:
+        log.warning("shard %s runs no image: %d shards for %d images", shard, count, len(records))
+    gpus = torch.cuda.device_count() if device == "cuda" else 0
+    device = shard_device(device, index, gpus)
+    log.info("shard %s: images %d of %d, device %s", shard, len(mine), len(records), device)
+    started = time.time()
+    results, stats = detect_records(
+        variant, runtime_path, mine, model, resize_kernel, decode, postprocess, batch_size,
+        device, threads, torch_settings,
+    )  # fmt: skip
+    write_shard_detections(outputs["detections"], [r.id for r in mine], [d for _, d in results])
+    stats.update(shard=shard, started=round(started, 3), finished=round(time.time(), 3))
+    write_json(outputs["stats"], stats)
+    return stats
+
+
+def gather_shards(
+    detections: list[str | os.PathLike],
+    stats: list[str | os.PathLike],
+    annotations,
+    image_dir,
+    outputs: dict[str, str | os.PathLike],
+    batch_size: int,
+    draw_images: int,
+    draw_min_score: float,
+) -> dict:
+    """The shards' `detections` and `stats` (in shard order; their shards' `batch_size`) ->
+    the outputs `infer_variant` writes. detections.json, txt/ and drawn/ are byte-identical
+    to an unsharded run's (the same writers over the same detections in the same order);
+    stats.json is the shards' records merged (shards.gather_stats). Return the merged stats.
+    """
+    if len(detections) != len(stats):
+        raise ValueError(f"{len(detections)} shard detections for {len(stats)} shard stats")
+    data = load_annotations(annotations)
+    records = image_records(data, image_dir)
+    results = gather_detections(detections, records, batch_size)
+    write_outputs(outputs, results, class_names(data), draw_images, draw_min_score)
+    merged = gather_stats([read_json(path) for path in stats])
+    write_json(outputs["stats"], merged)
+    return merged
 
 
 def coco_results(results) -> list[dict]:

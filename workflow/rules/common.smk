@@ -49,6 +49,29 @@ wildcard_constraints:
     scenario=alternation(SCENARIOS),
 
 
+# Inference shards (infer.smk): Snakemake's scatter/gather names them 1-of-N .. N-of-N.
+SHARDS = config["infer"]["shards"]
+
+
+scattergather:
+    infer=SHARDS,
+
+
+if len(scatter.infer("{scatteritem}")) != SHARDS:
+    sys.exit(
+        f"retinaflow: the number of inference shards is infer.shards ({SHARDS} here: set it "
+        "in a --configfile, `infer: {shards: N}`), not --set-scatter"
+    )
+
+
+def shard_gpus(wildcards):
+    """A shard takes a GPU when inference runs on one: locally `--resources gpu=2` then runs
+    two shards at once (each picks cuda:{index % GPUs it sees}, retinaflow.shards), and
+    under SLURM it is submitted with --gpus=1 (SLURM's CUDA_VISIBLE_DEVICES: its own GPU).
+    """
+    return 1 if config["infer"]["device"] == "cuda" else 0
+
+
 # Peak memory per step in MB: the max_rss of the demo run's benchmark files and of a probe of
 # the MLPerf architecture at 800x800 (batch 8), with ~1.5x headroom. Cluster profiles use them.
 MEM_MB = {

@@ -25,6 +25,16 @@ class HeadRunner(Protocol):
 TORCH_VARIANTS = ("torch", "torch-fp16", "torch-bf16")
 
 
+def split_device(device: str) -> tuple[str, int]:
+    """A device name -> (kind, GPU index): `cpu` -> (cpu, 0), `cuda` -> (cuda, 0), `cuda:1` ->
+    (cuda, 1) (the index among the GPUs the process sees: a shard of inference picks one, see
+    shards.shard_device). A name of another form comes back whole, for the runner to refuse."""
+    kind, _, index = device.partition(":")
+    if kind == "cuda" and index.isdigit():
+        return kind, int(index)
+    return (kind, 0) if not index else (device, 0)
+
+
 def backend(variant: str) -> str:
     """The backend that runs a variant: `torch`, `torch-fp16`, `torch-bf16` PyTorch, `onnx` and
     `onnx-int8` ONNX Runtime, every other variant (fp32, fp16, int8, int8-{method}) a TVM

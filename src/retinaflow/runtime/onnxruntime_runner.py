@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import DeviceError
 from ..model.head import INPUT_NAME, OUTPUT_NAMES
+from . import split_device
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
@@ -23,9 +24,10 @@ class OnnxRuntimeRunner:
     ):
         import onnxruntime as ort
 
-        if device not in PROVIDERS:
+        kind, index = split_device(device)
+        if kind not in PROVIDERS:
             raise DeviceError(f"ONNX Runtime runs on {sorted(PROVIDERS)}, not {device!r}")
-        if PROVIDERS[device] not in ort.get_available_providers():
+        if PROVIDERS[kind] not in ort.get_available_providers():
             raise DeviceError(
                 f"device {device!r} asked for, but this onnxruntime ({ort.__version__}) has only "
                 f"{ort.get_available_providers()}: install onnxruntime-gpu on a machine with a "
@@ -38,13 +40,15 @@ class OnnxRuntimeRunner:
         options.log_severity_level = 3
         if not spinning:  # idle threads sleep: another runtime timed in the process keeps its cores
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        providers = list(dict.fromkeys([PROVIDERS[device], PROVIDERS["cpu"]]))
+        providers: list = [PROVIDERS["cpu"]]
+        if kind == "cuda":  # cuda:N: the N-th GPU this process sees
+            providers.insert(0, (PROVIDERS["cuda"], {"device_id": index}))
         self.session = ort.InferenceSession(str(path), options, providers=providers)
         running = self.session.get_providers()[0]
-        if running != PROVIDERS[device]:
+        if running != PROVIDERS[kind]:
             raise DeviceError(
                 f"device {device!r} asked for, but ONNX Runtime could not start "
-                f"{PROVIDERS[device]} for {path} and would run on {running}: check the CUDA "
+                f"{PROVIDERS[kind]} for {path} and would run on {running}: check the CUDA "
                 "driver and libraries, or set the device to cpu"
             )
         self.device = device

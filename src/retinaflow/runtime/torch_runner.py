@@ -26,6 +26,7 @@ import torch
 
 from ..errors import DeviceError
 from ..model.head import HeadMaps
+from . import split_device
 
 log = logging.getLogger("retinaflow")
 
@@ -36,15 +37,22 @@ COMPILE_MODES_WITH_GRAPHS = ("max-autotune", "reduce-overhead")
 
 
 def torch_device(device: str) -> torch.device:
-    """The torch device for a name, or a DeviceError when it is not on this machine."""
-    if device == "cuda" and not torch.cuda.is_available():
+    """The torch device for a name (`cpu`, `cuda`, `cuda:N`), or a DeviceError when it is not
+    on this machine."""
+    kind, index = split_device(device)
+    if kind == "cuda" and not torch.cuda.is_available():
         raise DeviceError(
             "device 'cuda' asked for, but PyTorch finds no CUDA GPU on this machine "
             f"(torch {torch.__version__}, torch.cuda.is_available() is False): run on a GPU "
             "node, or set the device to cpu"
         )
-    if device not in ("cpu", "cuda"):
+    if kind not in ("cpu", "cuda"):
         raise DeviceError(f"PyTorch runs on 'cpu' or 'cuda' here, not {device!r}")
+    if kind == "cuda" and index >= torch.cuda.device_count():
+        raise DeviceError(
+            f"device {device!r} asked for, but PyTorch sees {torch.cuda.device_count()} GPU(s) "
+            "(CUDA_VISIBLE_DEVICES): use one of those"
+        )
     return torch.device(device)
 
 

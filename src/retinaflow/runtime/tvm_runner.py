@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import DeviceError
 from ..model.head import OUTPUT_NAMES
+from . import split_device
 
 
 class TvmRunner:
@@ -39,9 +40,10 @@ class TvmRunner:
         os.environ["TVM_NUM_THREADS"] = str(threads)
         if not spinning:  # idle threads sleep: another runtime timed in the process keeps its cores
             os.environ["TVM_THREAD_POOL_SPIN_COUNT"] = "0"
-        if device not in ("cpu", "cuda"):
+        kind, index = split_device(device)
+        if kind not in ("cpu", "cuda"):
             raise DeviceError(f"a TVM build runs on 'cpu' or 'cuda' here, not {device!r}")
-        self.tvm_device = tvm.cpu() if device == "cpu" else tvm.cuda(0)
+        self.tvm_device = tvm.cpu() if kind == "cpu" else tvm.cuda(index)
         if not self.tvm_device.exist:
             raise DeviceError(
                 f"device {device!r} asked for, but TVM finds no CUDA GPU on this machine: run "
