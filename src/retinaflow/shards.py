@@ -1,5 +1,5 @@
-"""Splitting inference into shards (separate jobs a cluster can spread): which images a shard runs, which GPU it
-takes, and how its detections travel to the gather step.
+"""Splitting inference into shards (separate jobs a cluster can spread): which images a
+shard runs, which GPU it takes, and how its detections travel to the gather step.
 
 A shard is named as Snakemake's scatter/gather names it, `{i}-of-{n}` with i from 1 to n.
 Shard i of n runs a contiguous range of the evaluation images in id order (the order of
