@@ -2,8 +2,10 @@
 in the device's own kernels. On the CPU it must give the host post-processing's detections
 on maps whose candidate scores do not tie, and the same detections as a set where they do."""
 
+import pytest
 import torch
 
+from retinaflow import device_postprocess
 from retinaflow.device_postprocess import device_postprocess_detections
 from retinaflow.model.architectures import anchor_generator
 from retinaflow.postprocess import level_anchors, postprocess_detections
@@ -70,3 +72,17 @@ def test_detector_takes_the_device_path_for_tensors():
         torch.testing.assert_close(
             torch.from_numpy(mine["scores"]), torch.from_numpy(host["scores"]), rtol=ULPS, atol=0
         )
+
+
+@pytest.mark.parametrize("prefix", [50, 400, 100_000])
+def test_nms_on_the_best_candidates_first_gives_the_whole_lists_result(prefix, monkeypatch):
+    """NMS over an image's `prefix` best candidates is the whole list's NMS when it keeps 300
+    or more (greedy NMS decides its first 300 from the boxes before the 300th kept); 50
+    keeps fewer and must fall back to the whole list, 100,000 is more than there are."""
+    monkeypatch.setattr(device_postprocess, "NMS_PREFIX", prefix)
+    class_maps, box_maps = _random_head_maps(2, 6, _map_sizes(320), 5)
+    ours, reference = _both(class_maps, box_maps, 320, postprocess_settings(), ORIGINALS[:2])
+    for mine, ref in zip(ours, reference, strict=True):
+        assert len(ref["scores"]) == 300
+        assert torch.equal(mine["labels"], ref["labels"])
+        torch.testing.assert_close(mine["boxes"], ref["boxes"], rtol=ULPS, atol=1e-4)

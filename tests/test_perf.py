@@ -174,6 +174,7 @@ def test_loadgen_scenario_writes_its_record(demo_build, scenario, tmp_path):
         postprocess=DEMO["postprocess"],
         device="cpu",
         torch_settings=None,
+        workers=2,  # Offline and Server: two batches in flight; SingleStream runs inline
     )
     record = read_json(out)
     assert record["variant"] == "onnx" and record["scenario"] == scenario
@@ -232,6 +233,7 @@ def test_accuracy_run_scores_like_the_reference_loop(demo_build, tmp_path):
         postprocess=DEMO["postprocess"],
         device="cpu",
         torch_settings=None,
+        workers=2,  # batches completed out of order must still land on their samples
     )
     assert record["samples"] == 40 and record["mode"] == "AccuracyOnly"
     loadgen = score_accuracy_log(logs / "mlperf_log_accuracy.json", annotations, MAX_DETECTIONS)

@@ -163,6 +163,10 @@ def test_tensor_input_and_device_output(head, images, reference):
     # the LoadGen sample library's pinned samples on CUDA: a list, gathered on the device
     gathered = runner(list(torch.from_numpy(images)))
     assert all(np.array_equal(r, m.numpy()) for r, m in zip(reference, gathered, strict=True))
+    # a half-precision head hands its maps over as they are: post-processing converts the few
+    # values it keeps, not the whole maps
+    half = TorchRunner(copy.deepcopy(head), 2, "cpu", TorchOptions("bfloat16"), keep_on_device=True)
+    assert all(m.dtype == torch.bfloat16 for m in half(torch.from_numpy(images)))
 
 
 def test_detector_takes_the_maps_as_tensors(head, images, reference):
@@ -346,7 +350,7 @@ def test_loadgen_runs_a_reduced_precision_variant(tmp_path, scenario):
         "torch-bf16", WEIGHTS, annotations, tmp_path / "data/images", MODEL, scenario,
         "PerformanceOnly", short, out, tmp_path / "loadgen", threads=2, batch_size=4,
         performance_sample_count=8, resize_kernel=DEMO["preprocess"]["resize_kernel"],
-        postprocess=DEMO["postprocess"], device="cpu", torch_settings=settings,
+        postprocess=DEMO["postprocess"], device="cpu", torch_settings=settings, workers=1,
     )  # fmt: skip
     record = read_json(out)
     assert record["samples"] >= short["min_query_count"] and record["batch_size"] == 4

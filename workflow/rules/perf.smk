@@ -23,6 +23,7 @@ rule run_loadgen:
         log_dir="results/loadgen/{variant}/{scenario}",
         settings=lookup(within=config, dpath="perf/scenarios/{scenario}"),
         batch_size=lookup(within=config, dpath="perf/batch_size"),
+        workers=lookup(within=config, dpath="perf/workers"),
         performance_sample_count=lookup(
             within=config, dpath="perf/performance_sample_count"
         ),
@@ -59,6 +60,7 @@ rule run_loadgen_accuracy:
         log_dir="results/loadgen/{variant}/accuracy",
         settings={},  # LoadGen answers every sample once whatever the durations
         batch_size=lookup(within=config, dpath="perf/batch_size"),
+        workers=lookup(within=config, dpath="perf/workers"),
         performance_sample_count=lookup(
             within=config, dpath="perf/performance_sample_count"
         ),

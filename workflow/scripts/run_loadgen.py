@@ -23,6 +23,7 @@ with job_logging(snakemake.log[0], snakemake.threads, settings=settings) as log:
         postprocess=snakemake.params.postprocess,
         device=snakemake.params.device,
         torch_settings=snakemake.params.torch,
+        workers=snakemake.params.workers,
     )
     log.info(
         "%s %s %s: %s, %d samples, %s samples/s, latency %s ms, stages %s ms/image",

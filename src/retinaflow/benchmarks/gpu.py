@@ -156,7 +156,7 @@ def relative_error(reference, maps) -> float:
     worst = 0.0
     for ref, got in zip(reference, maps, strict=True):
         ref = np.asarray(ref, dtype=np.float64)
-        got = np.asarray(got.cpu() if hasattr(got, "cpu") else got, dtype=np.float64)
+        got = np.asarray(got.float().cpu() if hasattr(got, "cpu") else got, dtype=np.float64)
         if np.sqrt(np.mean(ref**2)) < FP16_SMALLEST_NORMAL:
             continue
         worst = max(worst, float(np.linalg.norm(ref - got) / np.linalg.norm(ref)))

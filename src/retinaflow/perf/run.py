@@ -97,6 +97,7 @@ def run_loadgen(
     postprocess: dict,
     device: str,
     torch_settings: dict | None,
+    workers: int,
     postprocess_threads: int | None = None,
 ) -> dict:
     """Run one LoadGen test; LoadGen's logs go to `log_dir` (replaced atomically when the test
@@ -107,6 +108,7 @@ def run_loadgen(
     runtime and to the parallel preprocessing. `torch_settings`: the PyTorch runner's settings
     (a PyTorch variant's dtype is its name's; a compiled or CUDA-graphed head runs the test's
     batch, a shorter one padded to it).
+    `workers`: Offline's and Server's threads taking batches (sut.DetectionSUT).
     `postprocess_threads` (PyTorch's pool for the host post-processing) defaults to 1 beside
     another runtime: its idle OpenMP threads spin on the cores the runtime's threads need
     (measured on the demo, 2 cores, batch 1: inference 24 -> 17 ms, post-processing 7.5 ->
@@ -132,7 +134,7 @@ def run_loadgen(
     detector = Detector(
         runner, model["arch"], model["image_size"], PostprocessSettings(**postprocess), timers
     )
-    sut = DetectionSUT(accuracy_payloads(detector), qsl, scenario, batch, timers)
+    sut = DetectionSUT(accuracy_payloads(detector), qsl, scenario, batch, timers, workers)
     log.info(
         "LoadGen %s %s: %s, %d samples (%d for performance), batch %d, %d threads",
         scenario, mode, variant, len(records), perf_count, batch, threads,
@@ -168,6 +170,7 @@ def run_loadgen(
         "stages_ms": timers.ms_per_image(),
         "stages": timers.report(),
         "threads": threads,
+        "workers": workers if scenario in ("Offline", "Server") else 1,
         "batch_size": batch,
         "device": runner.device,
         "device_name": runner_settings(runner)["device_name"],

@@ -2,8 +2,9 @@
 
 SingleStream and MultiStream run each query inline in issue_query, one batch, no thread
 hand-off: LoadGen issues the next query only after this one completes, so inline is the
-lowest latency. Offline and Server queue the samples for a worker thread that takes up to
-`batch_size` at a time (Server: whatever has arrived, so a lone query is not kept waiting).
+lowest latency. Offline and Server queue the samples for `workers` threads, each taking up to
+`batch_size` at a time (Server: whatever has arrived, so a lone query is not kept waiting);
+with two, one batch's post-processing runs while the next one is in the head.
 
 The step a batch goes through is `accuracy_payloads` of a detector.Detector (the infer rule's,
 with boxes normalised to the input) unless a test hands in another callable.
@@ -57,6 +58,7 @@ class DetectionSUT:
         scenario: str,
         batch_size: int = 1,
         timers: StageTimers | None = None,
+        workers: int = 1,
     ):
         import mlperf_loadgen as lg
 
@@ -72,19 +74,26 @@ class DetectionSUT:
         self.last_complete: float | None = None
         self.error: BaseException | None = None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._worker: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
+        self._worker_count = max(1, workers)
+        self._lock = threading.Lock()
 
     def __enter__(self):
         if not self.inline:
-            self._worker = threading.Thread(target=self._serve, name="sut-worker", daemon=True)
-            self._worker.start()
+            self._workers = [
+                threading.Thread(target=self._serve, name=f"sut-worker-{i}", daemon=True)
+                for i in range(self._worker_count)
+            ]
+            for worker in self._workers:
+                worker.start()
         return self
 
     def __exit__(self, *exc):
-        if self._worker is not None:
+        for _ in self._workers:
             self._queue.put(_STOP)
-            self._worker.join()
-            self._worker = None
+        for worker in self._workers:
+            worker.join()
+        self._workers = []
 
     def issue_queries(self, samples) -> None:
         if self.first_issue is None:
@@ -133,5 +142,6 @@ class DetectionSUT:
             for s, p in zip(samples, payloads, strict=True)
         ]
         self._lg.QuerySamplesComplete(responses)  # LoadGen copies the payloads here
-        self.completed += len(samples)
-        self.last_complete = time.perf_counter()
+        with self._lock:
+            self.completed += len(samples)
+            self.last_complete = time.perf_counter()

@@ -8,9 +8,9 @@ optionally `torch.compile` (one fixed batch, `dynamic=False`) and a CUDA graph o
 fixed-shape call replayed from static buffers. A batch shorter than the fixed one is padded by
 repeating its last image and the padding dropped from the maps; a longer one runs in chunks.
 Input: numpy or a torch tensor (host or device); host data goes through a pinned staging
-buffer and a non-blocking copy. Output on CUDA: the 10 maps as float32 torch tensors on the
-device (post-processing can stay there), after a synchronize, so that a caller's wall-clock
-stage timers see the GPU's time in the head, not in whatever follows.
+buffer and a non-blocking copy. Output on CUDA: the 10 maps as torch tensors on the device,
+in the head's dtype (post-processing can stay there), after the stream's synchronize, so that
+a caller's wall-clock stage timers see the GPU's time in the head, not in whatever follows.
 
 fp16/bf16 on the CPU run (slowly, unless the CPU has AVX-512 FP16/BF16 or AMX): the same
 casts as on the GPU, so that the CPU tests exercise the GPU path's code.
@@ -19,6 +19,7 @@ casts as on the GPU, so that the CPU tests exercise the GPU path's code.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -119,7 +120,11 @@ def device_name(device: str) -> str:
 class TorchRunner:
     """`batch_size`: the fixed batch of a compiled or graphed head (padding and chunks keep
     every call at it); eager heads take any batch. `keep_on_device` (default: on CUDA) returns
-    the maps as device tensors instead of numpy."""
+    the maps as device tensors, in the head's dtype (the post-processing converts the few
+    values it keeps), instead of float32 numpy. A call is safe from several threads: the
+    staging buffer and a graph's static tensors are the runner's own, so calls take turns,
+    each on its thread's current CUDA stream, and what follows a call (post-processing) can
+    run beside the next one."""
 
     def __init__(
         self,
@@ -155,6 +160,7 @@ class TorchRunner:
             self.forward = torch.compile(self.head, mode=mode, dynamic=False)
         self._staging: torch.Tensor | None = None  # pinned host buffer (CUDA)
         self._graph = None  # (graph, static input, static outputs)
+        self._lock = threading.Lock()
 
     def settings(self) -> dict:
         """What ran, for the records: device and its name, dtype, layout, compile, graphs."""
@@ -208,16 +214,17 @@ class TorchRunner:
     # --- the call ---------------------------------------------------------------------------
 
     def __call__(self, images) -> list:
-        with torch.inference_mode():
+        with self._lock, torch.inference_mode():
             maps = self.run_on_device(self.to_device(images))
-            if self.torch_device.type == "cuda":
-                torch.cuda.synchronize(self.torch_device)
+            if self.torch_device.type == "cuda":  # this thread's stream: the call is done
+                torch.cuda.current_stream(self.torch_device).synchronize()
         if self.keep_on_device:
             return maps
-        return [m.cpu().numpy() for m in maps]
+        return [m.float().cpu().numpy() for m in maps]
 
     def run_on_device(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The 10 maps, float32, on the device, for an input already there (to_device)."""
+        """The 10 maps, in the head's dtype, on the device, for an input already there
+        (to_device); tensors of their own, not a graph's or compile's buffers."""
         count, fixed = len(x), self.batch_size
         if fixed is None or count == fixed:
             return self._fixed_call(x)
@@ -237,23 +244,23 @@ class TorchRunner:
     def _fixed_call(self, x: torch.Tensor) -> list[torch.Tensor]:
         if self.options.compile in COMPILE_MODES_WITH_GRAPHS:
             # inductor's CUDA graphs overwrite their outputs on the next run: a new step, and
-            # the maps copied out (a float32 map would otherwise be the graph's own buffer)
+            # the maps copied out
             torch.compiler.cudagraph_mark_step_begin()
-            return [m.to(torch.float32, copy=True) for m in self.forward(x)]
+            return [m.clone() for m in self.forward(x)]
         if not self.graphs:
-            return [m.float() for m in self.forward(x)]
+            return list(self.forward(x))
         if self._graph is None:
             try:
                 self._graph = self._capture(x)
             except Exception as err:  # recorded (settings()) and logged; the head runs as it is
                 log.warning("CUDA graph capture failed, running without graphs: %s", err)
                 self.graphs, self.graphs_reason = False, f"off (capture failed: {err})"
-                return [m.float() for m in self.forward(x)]
+                return list(self.forward(x))
         graph, static_in, static_out = self._graph
         static_in.copy_(x)
         graph.replay()
         # copies: the static outputs are overwritten by the next replay
-        return [m.to(torch.float32, copy=True) for m in static_out]
+        return [m.clone() for m in static_out]
 
     def _capture(self, x: torch.Tensor):
         """Warm up on a side stream (cuDNN's autotuning, compile), then capture one call."""
