@@ -40,3 +40,40 @@ def assert_real_plot(
     assert figures["ink"] >= MIN_INK, (path, figures)
     assert figures["coloured"] >= min_coloured, (path, figures)
     return figures
+
+
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+)  # fmt: skip
+
+
+def install_chromium() -> str:
+    """Debian's chromium, installed with apt when missing (tests/report/install_chromium.sh,
+    as tests/cluster/install.sh installs SLURM); returns its path."""
+    import shutil
+    import subprocess
+
+    script = Path(__file__).resolve().parent / "report" / "install_chromium.sh"
+    proc = subprocess.run([str(script)], capture_output=True, text=True, check=False)
+    chromium = shutil.which("chromium")
+    assert proc.returncode == 0 and chromium, f"{script} failed:\n{proc.stdout}{proc.stderr}"
+    return chromium
+
+
+def screenshot(chromium: str, page: str | Path, out: str | Path, size=(1400, 1000)) -> Path:
+    """A headless Chromium screenshot of `page` (a file), as a user's browser renders it."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as profile:
+        proc = subprocess.run(
+            [
+                chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                f"--window-size={size[0]},{size[1]}", "--virtual-time-budget=10000",
+                f"--screenshot={out}", Path(page).resolve().as_uri(),
+            ],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert Path(out).is_file(), f"chromium wrote no screenshot:\n{proc.stdout}{proc.stderr}"
+    return Path(out)
