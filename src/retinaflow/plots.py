@@ -68,17 +68,18 @@ def plot_map(rows: list[dict], path: str | os.PathLike) -> None:
     ax.bar(x + 0.2, ap50, 0.4, color="#9ecae1", label="AP50")
     for xi, value in zip(x, ap):
         ax.text(xi - 0.2, value + 0.005, f"{value:.4f}", ha="center", va="bottom", fontsize=8)
-    ax.axhline(gate, color="black", linestyle="--", linewidth=1)
-    ax.text(len(rows) - 0.5, gate, f"99% gate {gate:.4f}", ha="right", va="bottom", fontsize=8)
+    ax.axhline(
+        gate, color="black", linestyle="--", linewidth=1, label=f"MLPerf gate: 99% = {gate:.4f}"
+    )
     ax.set_xticks(x, variants)
     # the interesting part is near the gate: start the axis below the lowest bar
     low = min(float(ap.min()), gate)
-    ax.set_ylim(max(0.0, low - 0.15 * max(low, 0.05)), min(1.0, max(ap50.max(), gate) * 1.06))
+    ax.set_ylim(max(0.0, low - 0.15 * max(low, 0.05)), min(1.04, max(ap50.max(), gate) * 1.06))
     ax.set_ylabel("COCO bbox AP")
     ax.set_title(
         f"mAP per variant: green passes MLPerf's gate (>= 99% of {reference} {ref_ap:.4f})"
     )
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     _save(fig, path)
 
@@ -194,7 +195,7 @@ def plot_class_ap(
         else f"per-class AP of {reference} (no int8 variant among the report's variants)"
     )
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     _save(fig, path)
     return [(class_names[c] if 0 <= c < len(class_names) else str(c), drop[c]) for c in worst]
@@ -398,13 +399,19 @@ def plot_stage_times(benchmarks: list[dict], path) -> None:
         plt.Rectangle((0, 0), 1, 1, color=colors[s], label=f"{s or '-'}: {totals[s]:.0f} s")
         for s in stages
     ]
-    ax.legend(handles=handles, fontsize=7, loc="lower right", title="stage: total", ncol=2)
+    ax.legend(
+        handles=handles, fontsize=7, title="stage: total", ncol=min(len(stages), 6),
+        loc="upper center", bbox_to_anchor=(0.7, -0.35 / max(n, 8) ** 0.5 - 0.02),
+    )  # fmt: skip
     mem = [b["max_rss_mb"] or 0.0 for b in benchmarks]
     ax_mem.barh(y, mem, color=[colors[b["stage"]] for b in benchmarks])
     ax_mem.set_xlabel("peak memory (max_rss), MB")
     ax_mem.grid(axis="x", alpha=0.3)
-    fig.suptitle(
-        f"per-stage times: {n} jobs' Snakemake benchmark files, {sum(totals.values()):.0f} s in all"
+    total = sum(totals.values())
+    ax.set_title(
+        f"per-stage times: {n} jobs' Snakemake benchmark files, {total:.0f} s in all",
+        loc="left",
+        fontsize=10,
     )
     _save(fig, path)
 
@@ -474,8 +481,10 @@ def plot_detection_grid(
                 label = names.get(category, str(category))
                 if score is not None:
                     label += f" {score:.2f}"
+                top = y < 0.08 * pixels.shape[0]  # no room above: inside the box
                 ax.text(
-                    x, y, label, fontsize=6, color="white", va="bottom", clip_on=True,
+                    x, y, label, fontsize=6, color="white", va="top" if top else "bottom",
+                    clip_on=True,
                     bbox={"facecolor": color, "alpha": 0.8, "pad": 1, "linewidth": 0},
                 )  # fmt: skip
             if r == 0:
