@@ -19,6 +19,10 @@ START = time.time()
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
+# The Snakemake report's front page (snakemake --report results/report.html report_all)
+report: "workflow/report/workflow.rst"
+
+
 # One rule file per stage, in DAG order (the stage table: README.md, Architecture).
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
@@ -32,6 +36,7 @@ include: "workflow/rules/score.smk"
 include: "workflow/rules/speed.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/perf.smk"
+include: "workflow/rules/report.smk"
 
 
 onerror:

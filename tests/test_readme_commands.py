@@ -1,6 +1,7 @@
 """Every command the README shows runs, at least as a dry run, so that a broken example fails CI.
 
-`snakemake` lines run as written, with `-n`, from a folder laid out like the project's root;
+`snakemake` lines run as written, with `-n`, from a folder laid out like the project's root (a
+`--report FILE` line, which renders finished results, as the dry run of its targets);
 `make` lines run as `make -n`; the benchmarks (`python -m retinaflow.benchmarks KIND`) and
 the tuning script run with `--dry-run` (their plan, no timing); shell lines that make a file
 (`printf ... > mine.yaml`) run before the lines after them. A command of a kind this test does
@@ -76,6 +77,9 @@ def _runner(line: str, cwd: Path) -> subprocess.CompletedProcess | None:
     if words[0] == "source":  # the venv's activation: the test already runs inside it
         return None
     if words[0] == "snakemake":
+        if "--report" in words:  # the report of finished jobs: the plan of the DAG it reports
+            at = words.index("--report")
+            words = words[:at] + words[at + 2 :]
         return _run([sys.executable, "-m", "snakemake", *words[1:], "-n"], cwd)
     if words[0] == "make":
         return _run(["make", "-n", *words[1:]], ROOT)

@@ -10,6 +10,8 @@ import yaml
 from retinaflow.compile import resolve_target
 from retinaflow.shipped_tuning import target_isa
 
+from .configs import DEMO
+from .report_checks import assert_real_plot, install_chromium, screenshot
 from .workflow import ROOT, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.slow
@@ -200,3 +202,46 @@ def test_trial_budget_change_plans_tuning_and_after(builds_run, tmp_path):
     assert "export_head" not in jobs and "quantize_head" not in jobs
     assert jobs["tune_head"] == 3 and jobs["compile_head"] == 3  # one database per precision
     assert jobs["measure_speed"] == 1
+
+
+# The report on this run: one short LoadGen scenario per variant (the demo's untuned fp32 and
+# fp16 heads take seconds an image), the rest as configured
+REPORT = {
+    "report": {"scenarios": ["SingleStream"], "images": 4},
+    "perf": {"scenarios": {"SingleStream": {"min_duration_ms": 100, "min_query_count": 4}}},
+}
+REPORT_PLOTS = ("map", "pr_curves", "class_ap", "detections", "speed", "latency", "stage_times")
+REPORT_TABLES = ("summary", "speed", "fiftyone")
+DEMO_VARIANTS = DEMO["summary"]["variants"]
+
+
+def test_report_builds_with_every_plot(builds_run, tmp_path, monkeypatch):
+    """snakemake report_all, then snakemake --report: every plot is a real picture in the
+    report, FiftyOne's mAP equals pycocotools', and headless Chromium renders the report."""
+    workdir, _ = builds_run
+    for key, value in {
+        "FIFTYONE_DATABASE_DIR": tmp_path / "fiftyone-db",
+        "FIFTYONE_DO_NOT_TRACK": "true",
+        "FIFTYONE_DATABASE_VALIDATION": "false",
+    }.items():
+        monkeypatch.setenv(key, str(value))  # the snakemake subprocess inherits them
+    overrides = json.loads(json.dumps(SMALL))
+    overrides.update(REPORT)
+    config = write_config(tmp_path / "report.yaml", overrides)
+    snakemake(workdir, "--", "report_all", configfiles=[config])
+    snakemake(workdir, "--report", "results/report.html", "--", "report_all", configfiles=[config])
+    report = (workdir / "results/report.html").read_text()
+    for name in REPORT_PLOTS:
+        assert_real_plot(workdir / f"results/plots/{name}.png")
+        assert f"{name}.png" in report, name
+    for name in REPORT_TABLES:
+        assert f"{name}.html" in report, name
+    fiftyone = json.loads((workdir / "results/fiftyone.json").read_text())
+    assert list(fiftyone["variants"]) == list(DEMO_VARIANTS)
+    assert fiftyone["samples"] == SMALL["dataset"]["demo"]["num_images"]
+    for variant, m in fiftyone["variants"].items():
+        # float32 scores do not tie: the two COCOevals agree to rounding (test_report.py)
+        assert abs(m["difference"]) < 1e-6, (variant, m)
+    # as a user sees it: the report's front page in a browser is not blank
+    shot = screenshot(install_chromium(), workdir / "results/report.html", tmp_path / "r.png")
+    assert_real_plot(shot, min_size=(1000, 700), min_coloured=0.0005)

@@ -8,11 +8,13 @@ channel; activations are uint8 (asymmetric), ORT's choice for x86 CPUs with VNNI
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import onnx
+from tqdm import tqdm
 
 from .data.images import preprocess_image
 from .errors import SettingError
@@ -35,6 +37,7 @@ class _ImageReader:
 
     def __init__(self, paths: Sequence[str | os.PathLike], size: int, kernel: str):
         self.paths, self.size, self.kernel = list(paths), size, kernel
+        self._bar = None
         self.set_range(0, len(self.paths))
 
     def __len__(self) -> int:
@@ -42,11 +45,19 @@ class _ImageReader:
 
     def set_range(self, start_index: int, end_index: int) -> None:
         self._pending = iter(self.paths[start_index:end_index])
+        if start_index == 0:  # a new pass over the images: a new progress bar
+            if self._bar is not None:
+                self._bar.close()
+            self._bar = tqdm(
+                total=len(self.paths), desc="calibration", unit="img", file=sys.stderr,
+                mininterval=0.5, delay=0.1,
+            )  # fmt: skip
 
     def get_next(self) -> dict | None:
         path = next(self._pending, None)
         if path is None:
             return None
+        self._bar.update()
         image = preprocess_image(path, (self.size, self.size), self.kernel)
         return {INPUT_NAME: image[None]}
 

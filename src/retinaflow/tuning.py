@@ -26,6 +26,8 @@ import time
 import types
 from pathlib import Path
 
+from tqdm import tqdm
+
 from . import shipped_tuning
 from .compile import (
     TUNING_META,
@@ -244,7 +246,12 @@ def tune_module(
         contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
             chosen, work_dir=str(work_dir), space=space_generator(target), seed=seed
         )
+        bar = tqdm(total=budget, desc="tune", unit="trial", file=sys.stderr, mininterval=1)
         ms.tune_tasks(
+            measure_callbacks=[
+                *ms.measure_callback.MeasureCallback.create("default"),
+                _progress_callback(bar),
+            ],  # fmt: skip
             tasks=contexts,
             task_weights=weights,
             work_dir=str(work_dir),
@@ -257,6 +264,7 @@ def tune_module(
             database=open_database(work_dir, target),
             module_equality=equality,
         )
+        bar.close()
 
     if trials_per_task:
         trials = trials_per_task * len(extracted)
@@ -273,6 +281,22 @@ def tune_module(
             run(lagging, trials_per_task * len(lagging), min(trials_per_iter, trials_per_task))
             trials += trials_per_task * len(lagging)
     return len(extracted), trials
+
+
+def _progress_callback(bar):
+    """A MetaSchedule measure callback that moves `bar` by each batch of measured candidates
+    (in the tuning process: the builder and runner workers cannot reach the bar)."""
+    from tvm.ir.utils import derived_object
+    from tvm.s_tir.meta_schedule.measure_callback import PyMeasureCallback
+
+    @derived_object
+    class Progress(PyMeasureCallback):
+        def apply(
+            self, task_scheduler, task_id, measure_candidates, builder_results, runner_results
+        ):
+            bar.update(len(measure_candidates))
+
+    return Progress()
 
 
 # A task is tuned a second time when its best schedule is this much slower than the median

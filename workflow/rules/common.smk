@@ -229,3 +229,18 @@ def weights_input():
     """A local checkpoint is an input (its change reruns the chain); a download is not."""
     weights = config["model"]["weights"]
     return [local_path(weights["path"])] if weights["source"] == "local" else []
+
+
+def report_perf_records():
+    """{variant/scenario: its LoadGen record} for the report's latency plot: every summary
+    variant in each of report.scenarios."""
+    return {
+        f"{v}/{s}": f"results/perf_{v}_{s}.json"
+        for v in VARIANTS
+        for s in config["report"]["scenarios"]
+    }
+
+
+def fiftyone_dataset_name():
+    """The persistent FiftyOne dataset of a (dataset, model): retinaflow-demo-demo."""
+    return f"retinaflow-{DATASET}-{MODEL}"

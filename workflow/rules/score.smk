@@ -1,4 +1,5 @@
-# Scoring: pycocotools' COCO mAP of a variant's detections (results/map_{variant}.json).
+# Scoring: pycocotools' COCO mAP of a variant's detections (results/map_{variant}.json) and
+# COCOeval's precision arrays (results/map_{variant}.npz: the report's PR curves, per-class AP).
 
 
 rule score_detections:
@@ -7,6 +8,7 @@ rule score_detections:
         annotations=dataset_files()["annotations"],
     output:
         "results/map_{variant}.json",
+        arrays="results/map_{variant}.npz",
     log:
         "logs/score/{variant}.log",
     benchmark:

@@ -10,7 +10,7 @@ rule summarize_variants:
         quantize=sorted(set(quantize_records().values())),
         speed="results/speed.json",
     output:
-        markdown=report("results/summary.md", category="Accuracy"),
+        markdown=report("results/summary.md", category="1. Accuracy"),
         table="results/summary.csv",
     log:
         "logs/report/summary.log",
