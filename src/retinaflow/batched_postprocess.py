@@ -57,6 +57,7 @@ from .postprocess import (
     _logit_below,
     _scalar_ranges,
     _sigmoid_at,
+    original_scale,
 )
 
 BLOCK_HALVINGS = 10  # a level's blocks of locations: the first 1/1024 of them, then doubling
@@ -283,11 +284,7 @@ def batched_postprocess_detections(
     )
     run_nms = _nms_per_image if nms == "per_image" else _nms_one_call
     keep = run_nms(image, boxes, scores, labels, n, settings)
-    # transform.resize_boxes: float32 ratios, original / model input
-    ratios = torch.tensor(original_sizes, dtype=torch.float32) / torch.tensor(
-        image_size, dtype=torch.float32
-    )
-    scale = ratios[:, [1, 0, 1, 0]].to(device)
+    scale = original_scale(original_sizes, image_size, device)
     image = image[keep]
     boxes, scores, labels = boxes[keep] * scale[image], scores[keep], labels[keep]
     counts = torch.bincount(image, minlength=n).tolist()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torchvision.ops import boxes as box_ops
 
-from .postprocess import BOX_CODER, PostprocessSettings
+from .postprocess import BOX_CODER, PostprocessSettings, original_scale
 
 NMS_PREFIX = 1000  # an image's best candidates NMS sees first (all if they keep too few)
 
@@ -70,10 +70,7 @@ def device_postprocess_detections(
     order = image.argsort(stable=True)
     image, boxes, scores, labels = image[order], boxes[order], scores[order], labels[order]
     counts = torch.bincount(image, minlength=n).tolist()
-    ratios = torch.tensor(original_sizes, dtype=torch.float32) / torch.tensor(
-        image_size, dtype=torch.float32
-    )
-    scale = ratios[:, [1, 0, 1, 0]].to(device)
+    scale = original_scale(original_sizes, image_size, device)
     detections, start = [], 0
     for i, count in enumerate(counts):
         rows = slice(start, start + count)

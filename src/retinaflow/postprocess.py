@@ -274,6 +274,15 @@ def _batched_nms(boxes, scores, labels, iou_thresh: float) -> torch.Tensor:
     return keep[scores[keep].sort(descending=True)[1]]
 
 
+def original_scale(original_sizes, image_size, device=None) -> torch.Tensor:
+    """[N, 4] factors (x, y, x, y) from the model input to each original image, as
+    torchvision's transform.resize_boxes computes them: float32 ratios, original / input."""
+    ratios = torch.tensor(original_sizes, dtype=torch.float32) / torch.tensor(
+        image_size, dtype=torch.float32
+    )
+    return ratios[:, [1, 0, 1, 0]].to(device)
+
+
 def postprocess_detections(
     class_maps: list[torch.Tensor],
     box_maps: list[torch.Tensor],
@@ -297,18 +306,13 @@ def postprocess_detections(
         for i, level in enumerate(found):
             per_image[i].append(level)
     detections = []
-    for original, found in zip(original_sizes, per_image, strict=True):
+    scales = original_scale(original_sizes, image_size, class_maps[0].device)
+    for scale, found in zip(scales, per_image, strict=True):
         boxes, scores, labels = (torch.cat(parts) for parts in zip(*found, strict=True))
         # NMS per image: one call over the batch would compare every pair of boxes across
         # images too, and torchvision runs it per image
         kept = _batched_nms(boxes, scores, labels, settings.nms_thresh)
         kept = kept[: settings.detections_per_img]
-        # transform.resize_boxes: float32 ratios, original / model input
-        ratio_h, ratio_w = (
-            torch.tensor(o, dtype=torch.float32) / torch.tensor(s, dtype=torch.float32)
-            for o, s in zip(original, image_size, strict=True)
-        )
-        scale = torch.stack([ratio_w, ratio_h, ratio_w, ratio_h]).to(boxes.device)
         detections.append(
             {"boxes": boxes[kept] * scale, "scores": scores[kept], "labels": labels[kept]}
         )
