@@ -18,9 +18,12 @@ from retinaflow.data.download import (
 )
 from retinaflow.errors import ImageError
 
-from .configs import as_configured
+from .configs import REAL, as_configured
 from .http_server import FileServer, make_jpeg, md5_of
 
+# the library takes the config's download settings, with no defaults of its own
+TIMEOUT = REAL["dataset"]["download"]["timeout_s"]
+CONFIGURED = {"retries": REAL["dataset"]["download"]["retries"], "timeout": TIMEOUT}
 BLOB = bytes(range(256)) * 4096  # 1 MiB
 
 
@@ -39,17 +42,17 @@ def _closed_port() -> int:
 
 def test_download_then_cached(server, tmp_path):
     dest = tmp_path / "sub" / "blob.bin"
-    download_file(server.url + "/blob.bin", dest, setting="k", md5=md5_of(BLOB))
+    download_file(server.url + "/blob.bin", dest, setting="k", **CONFIGURED, md5=md5_of(BLOB))
     assert dest.read_bytes() == BLOB
     assert not part_path(dest).exists()
-    download_file(server.url + "/blob.bin", dest, setting="k", md5=md5_of(BLOB))
+    download_file(server.url + "/blob.bin", dest, setting="k", **CONFIGURED, md5=md5_of(BLOB))
     assert server.count("/blob.bin") == 1  # complete and verified: not fetched again
 
 
 def test_cut_connection_resumes_with_range(server, tmp_path):
     server.drop_after["/blob.bin"] = 300_000
     dest = tmp_path / "blob.bin"
-    download_file(server.url + "/blob.bin", dest, setting="k", backoff=0.01)
+    download_file(server.url + "/blob.bin", dest, setting="k", **CONFIGURED, backoff=0.01)
     assert dest.read_bytes() == BLOB
     assert server.requests == [("/blob.bin", None), ("/blob.bin", "bytes=300000-")]
 
@@ -58,12 +61,14 @@ def test_interrupted_download_never_looks_complete(server, tmp_path):
     server.drop_after["/blob.bin"] = 100_000
     dest = tmp_path / "blob.bin"
     with pytest.raises(DownloadError, match="partial file .* is kept") as err:
-        download_file(server.url + "/blob.bin", dest, setting="urls.boxes", retries=0)
+        download_file(
+            server.url + "/blob.bin", dest, setting="urls.boxes", retries=0, timeout=TIMEOUT
+        )
     assert "set setting urls.boxes to its path" in str(err.value)  # the library's name
     assert "config key dataset.urls.boxes" in as_configured(err.value, "dataset")
     assert not dest.exists()
     assert part_path(dest).stat().st_size == 100_000
-    download_file(server.url + "/blob.bin", dest, setting="k")  # a rerun resumes
+    download_file(server.url + "/blob.bin", dest, setting="k", **CONFIGURED)  # a rerun resumes
     assert dest.read_bytes() == BLOB
     assert server.requests[-1] == ("/blob.bin", "bytes=100000-")
 
@@ -72,21 +77,23 @@ def test_server_without_range_support_restarts(server, tmp_path):
     server.ignore_range = True
     server.drop_after["/blob.bin"] = 50_000
     dest = tmp_path / "blob.bin"
-    download_file(server.url + "/blob.bin", dest, setting="k", backoff=0.01)
+    download_file(server.url + "/blob.bin", dest, setting="k", **CONFIGURED, backoff=0.01)
     assert dest.read_bytes() == BLOB
 
 
 def test_part_already_whole_is_finished_not_refetched(server, tmp_path):
     dest = tmp_path / "blob.bin"
     part_path(dest).write_bytes(BLOB)  # a run died between the last byte and the rename
-    download_file(server.url + "/blob.bin", dest, setting="k", md5=md5_of(BLOB))
+    download_file(server.url + "/blob.bin", dest, setting="k", **CONFIGURED, md5=md5_of(BLOB))
     assert dest.read_bytes() == BLOB
     assert server.requests == [("/blob.bin", f"bytes={len(BLOB)}-")]
 
 
 def test_404_fails_at_once_naming_url_and_key(server, tmp_path):
     with pytest.raises(DownloadError) as err:
-        download_file(server.url + "/missing.csv", tmp_path / "x", setting="urls.boxes")
+        download_file(
+            server.url + "/missing.csv", tmp_path / "x", setting="urls.boxes", **CONFIGURED
+        )
     message = as_configured(err.value, "dataset")
     assert "HTTP 404" in message and "/missing.csv" in message
     assert "check the URL in config key dataset.urls.boxes" in message
@@ -96,7 +103,14 @@ def test_404_fails_at_once_naming_url_and_key(server, tmp_path):
 def test_5xx_is_retried(server, tmp_path):
     server.fail_status["/blob.bin"] = 503
     with pytest.raises(DownloadError, match="after 3 attempts"):
-        download_file(server.url + "/blob.bin", tmp_path / "b", setting="k", retries=2, backoff=0)
+        download_file(
+            server.url + "/blob.bin",
+            tmp_path / "b",
+            setting="k",
+            retries=2,
+            timeout=TIMEOUT,
+            backoff=0,
+        )
     assert server.count("/blob.bin") == 3
 
 
@@ -104,7 +118,7 @@ def test_wrong_md5_moves_file_aside_with_both_sums(server, tmp_path):
     dest = tmp_path / "w.pth"
     wrong = "0" * 32
     with pytest.raises(ChecksumError) as err:
-        download_file(server.url + "/blob.bin", dest, setting="path", md5=wrong)
+        download_file(server.url + "/blob.bin", dest, setting="path", **CONFIGURED, md5=wrong)
     assert md5_of(BLOB) in str(err.value) and wrong in str(err.value)
     assert not dest.exists() and not part_path(dest).exists()
     assert (tmp_path / "w.pth.bad-md5").read_bytes() == BLOB
@@ -114,9 +128,9 @@ def test_existing_file_with_wrong_md5_is_moved_aside(server, tmp_path):
     dest = tmp_path / "w.pth"
     dest.write_bytes(b"stale")
     with pytest.raises(ChecksumError):
-        download_file(server.url + "/blob.bin", dest, setting="k", md5=md5_of(BLOB))
+        download_file(server.url + "/blob.bin", dest, setting="k", **CONFIGURED, md5=md5_of(BLOB))
     assert (tmp_path / "w.pth.bad-md5").read_bytes() == b"stale"
-    download_file(server.url + "/blob.bin", dest, setting="k", md5=md5_of(BLOB))
+    download_file(server.url + "/blob.bin", dest, setting="k", **CONFIGURED, md5=md5_of(BLOB))
     assert dest.read_bytes() == BLOB
 
 
@@ -124,7 +138,7 @@ def test_offline_fails_fast_naming_url_and_key(tmp_path):
     url = f"http://127.0.0.1:{_closed_port()}/validation-annotations-bbox.csv"
     start = time.monotonic()
     with pytest.raises(OfflineError) as err:
-        download_file(url, tmp_path / "x.csv", setting="urls.boxes", retries=4)
+        download_file(url, tmp_path / "x.csv", setting="urls.boxes", retries=4, timeout=TIMEOUT)
     assert time.monotonic() - start < 2
     assert url in str(err.value) and "dataset.urls.boxes" in as_configured(err.value, "dataset")
     assert not (tmp_path / "x.csv").exists()
@@ -133,15 +147,19 @@ def test_offline_fails_fast_naming_url_and_key(tmp_path):
 def test_local_path_is_copied_and_checked(tmp_path):
     src = tmp_path / "by-hand.csv"
     src.write_bytes(b"a,b\n")
-    dest = download_file(str(src), tmp_path / "out" / "x.csv", setting="k", md5=md5_of(b"a,b\n"))
+    dest = download_file(
+        str(src), tmp_path / "out" / "x.csv", setting="k", **CONFIGURED, md5=md5_of(b"a,b\n")
+    )
     assert dest.read_bytes() == b"a,b\n"
     with pytest.raises(DownloadError, match="nowhere.csv does not exist: fix setting k"):
-        download_file(str(tmp_path / "nowhere.csv"), tmp_path / "y", setting="k")
+        download_file(str(tmp_path / "nowhere.csv"), tmp_path / "y", setting="k", **CONFIGURED)
 
 
 def test_unsupported_scheme_fails_at_once(tmp_path):
     with pytest.raises(DownloadError) as err:
-        download_file("s3://open-images-dataset/x", tmp_path / "x", setting="urls.images")
+        download_file(
+            "s3://open-images-dataset/x", tmp_path / "x", setting="urls.images", **CONFIGURED
+        )
     message = as_configured(err.value, "calibration.fetch")
     assert message.startswith("config key calibration.fetch.urls.images: s3://open-images-")
 
@@ -175,7 +193,7 @@ def test_fetch_images_with_faults(tmp_path, capsys):
         del srv.files[f"/validation/{missing}.jpg"]
         items = [(f"{srv.url}/validation/{n}.jpg", tmp_path / f"{n}.jpg") for n in names]
         with pytest.raises(DownloadError) as err:
-            fetch_images(items, setting="urls.images", workers=4, backoff=0.01)
+            fetch_images(items, setting="urls.images", **CONFIGURED, workers=4, backoff=0.01)
         assert f"{missing}.jpg" in str(err.value) and "HTTP 404" in str(err.value)
         assert "1 of 24 images could not be fetched" in str(err.value)
         # each image's own message keeps its setting, resolved with the whole error's
@@ -190,7 +208,7 @@ def test_fetch_images_with_faults(tmp_path, capsys):
 
         srv.files[f"/validation/{missing}.jpg"] = make_jpeg(40, 30, seed=99)
         before = len(srv.requests)
-        summary = fetch_images(items, setting="k", workers=4)
+        summary = fetch_images(items, setting="k", **CONFIGURED, workers=4)
         assert (summary.downloaded, summary.present, summary.failed) == (1, 23, [])
         assert len(srv.requests) == before + 1  # only the missing one was fetched
 
@@ -199,10 +217,10 @@ def test_fetch_images_replaces_corrupt_file_on_disk(tmp_path):
     with FileServer() as srv:
         names = _image_server(srv, 3)
         items = [(f"{srv.url}/validation/{n}.jpg", tmp_path / f"{n}.jpg") for n in names]
-        fetch_images(items, setting="k", workers=2)
+        fetch_images(items, setting="k", **CONFIGURED, workers=2)
         victim = tmp_path / f"{names[1]}.jpg"
         victim.write_bytes(victim.read_bytes()[:100])
-        summary = fetch_images(items, setting="k", workers=2)
+        summary = fetch_images(items, setting="k", **CONFIGURED, workers=2)
         assert (summary.replaced, summary.present) == (1, 2)
         decode_check(victim)
 
@@ -212,7 +230,7 @@ def test_fetch_images_offline_stops_at_once(tmp_path):
     items = [(f"{base}/{i:016x}.jpg", tmp_path / f"{i}.jpg") for i in range(50)]
     start = time.monotonic()
     with pytest.raises(OfflineError, match="setting urls.images") as err:
-        fetch_images(items, setting="urls.images", workers=4)
+        fetch_images(items, setting="urls.images", **CONFIGURED, workers=4)
     assert "config key dataset.urls.images" in as_configured(err.value, "dataset")
     assert time.monotonic() - start < 5
     assert not os.listdir(tmp_path)

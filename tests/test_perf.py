@@ -274,7 +274,7 @@ def test_a_failing_build_fails_the_run_without_hanging(demo_build, scenario, tmp
 
     records = sample_records(read_json(demo_build["annotations"]), demo_build["image_dir"])
     qsl = SampleLibrary(records[:8], 320, RESIZE_KERNEL)
-    sut = DetectionSUT(broken, qsl, scenario, batch_size=4)
+    sut = DetectionSUT(broken, qsl, scenario, batch_size=4, workers=2)
     settings = loadgen_settings(scenario, "PerformanceOnly", SHORT[scenario], 8)
     _start_test(sut, qsl, settings, tmp_path, 8)  # returns: every sample was answered
     assert "fell over" in str(sut.error)

@@ -47,6 +47,9 @@ PUBLISHED = {
     )
 }
 DEFAULT_WEIGHTS = "resnext50_32x4d_fpn.pth"
+# the checkpoint's download (no config setting: zenodo's one file, 150 MB)
+RETRIES = 4
+TIMEOUT_S = 120.0
 
 
 def published_weights(name: str = DEFAULT_WEIGHTS) -> PublishedWeights:
@@ -66,8 +69,6 @@ def fetch_weights(
     md5: str | None = None,
     path: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
-    retries: int = 4,
-    timeout: float = 120.0,
 ) -> Path:
     """Put the weights at `dest`: a copy of `path` when given, else a download of `url`
     (`published_weights()` names MLCommons' files and their md5s).
@@ -79,7 +80,9 @@ def fetch_weights(
     """
     dest = Path(dest)
     if path is not None:
-        return download_file(str(path), dest, setting="path", md5=md5)
+        return download_file(
+            str(path), dest, setting="path", md5=md5, retries=RETRIES, timeout=TIMEOUT_S
+        )
     if url is None:
         raise ValueError("fetch_weights needs a url or a path")
     if cache_dir is None:
@@ -88,8 +91,8 @@ def fetch_weights(
             dest,
             setting="url",
             md5=md5,
-            retries=retries,
-            timeout=timeout,
+            retries=RETRIES,
+            timeout=TIMEOUT_S,
             progress=True,
         )
     cached = download_file(
@@ -97,8 +100,8 @@ def fetch_weights(
         Path(cache_dir) / url.rstrip("/").rsplit("/", 1)[-1],
         setting="url",
         md5=md5,
-        retries=retries,
-        timeout=timeout,
+        retries=RETRIES,
+        timeout=TIMEOUT_S,
         progress=True,
     )
     if dest.exists() and (os.path.samefile(dest, cached) or (md5 and md5sum(dest) == md5)):

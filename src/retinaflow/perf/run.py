@@ -134,7 +134,7 @@ def run_loadgen(
     detector = Detector(
         runner, model["arch"], model["image_size"], PostprocessSettings(**postprocess), timers
     )
-    sut = DetectionSUT(accuracy_payloads(detector), qsl, scenario, batch, timers, workers)
+    sut = DetectionSUT(accuracy_payloads(detector), qsl, scenario, batch, timers, workers=workers)
     log.info(
         "LoadGen %s %s: %s, %d samples (%d for performance), batch %d, %d threads",
         scenario, mode, variant, len(records), perf_count, batch, threads,

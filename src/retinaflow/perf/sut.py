@@ -58,7 +58,8 @@ class DetectionSUT:
         scenario: str,
         batch_size: int = 1,
         timers: StageTimers | None = None,
-        workers: int = 1,
+        *,
+        workers: int,
     ):
         import mlperf_loadgen as lg
 
