@@ -14,6 +14,10 @@ from PIL import Image
 MIN_COLOURS = 64  # distinct RGB values (antialiased text alone gives a few dozen greys)
 MIN_INK = 0.03  # share of pixels that are not (near) white
 MIN_COLOURED = 0.003  # share of pixels with chroma: max(r,g,b) - min(r,g,b) > 60
+# the speed plot is a box plot of a few calls a variant: its colour is the dots and the median
+# lines alone (~0.3% of its pixels on the demo), so a third of that, still ~360 pixels at its
+# size and far above an empty figure's none
+MIN_COLOURED_SPEED = 0.001
 
 
 def plot_figures(path: str | Path) -> dict[str, float]:
