@@ -5,6 +5,7 @@ tested through the decision that picks it."""
 
 import copy
 import math
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -83,8 +84,11 @@ def test_torch_options_apply_on_cuda_and_on_the_cpu_only_when_asked():
     on_cpu = torch_options(settings, "float16", "cpu")
     assert on_cpu == TorchOptions(dtype="float16")  # plain eager NCHW, in the variant's dtype
     assert torch_options(settings, "float16", "cuda") == TorchOptions(
-        "float16", True, "default", settings["cuda_graphs"]
+        "float16", True, "default", settings["cuda_graphs"], settings["deterministic"]
     )
+    # deterministic kernels reach the runner, and its record (sharded GPU runs need them)
+    exact = torch_options({**settings, "deterministic": True}, "float16", "cuda")
+    assert exact.deterministic and asdict(exact)["deterministic"] is True
     forced = torch_options({**settings, "apply_on_cpu": True}, "bfloat16", "cpu")
     assert forced.channels_last and forced.compile == "default"
     assert torch_options(None, "float32", "cuda") == TorchOptions()

@@ -59,12 +59,14 @@ def torch_device(device: str) -> torch.device:
 
 @dataclass(frozen=True)
 class TorchOptions:
-    """How a PyTorch head runs (config key `torch` gives them for CUDA; see torch_options)."""
+    """How a PyTorch head runs (the config's PyTorch settings give them for CUDA; see
+    torch_options)."""
 
     dtype: str = "float32"  # float32 | float16 | bfloat16: the head's weights and activations
     channels_last: bool = False  # NHWC memory format (the tensor cores' layout)
     compile: str = "none"  # a torch.compile mode, or none (eager)
     cuda_graphs: bool = False  # capture the fixed-shape call once, replay it (CUDA only)
+    deterministic: bool = False  # cuDNN's deterministic kernels, no autotuning (CUDA only)
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -76,7 +78,7 @@ class TorchOptions:
 def torch_options(settings: dict | None, dtype: str, device: str) -> TorchOptions:
     """The options a variant runs with: on CUDA the PyTorch runner's settings; on the CPU plain
     eager NCHW (the CPU's fp32 outputs stay those of eager PyTorch, bit for bit) unless
-    `torch.apply_on_cpu` is set. `settings` None: plain eager in `dtype` anywhere."""
+    `apply_on_cpu` is set. `settings` None: plain eager in `dtype` anywhere."""
     if not settings or (device != "cuda" and not settings["apply_on_cpu"]):
         return TorchOptions(dtype=dtype)
     return TorchOptions(
@@ -84,6 +86,7 @@ def torch_options(settings: dict | None, dtype: str, device: str) -> TorchOption
         channels_last=settings["channels_last"],
         compile=settings["compile"],
         cuda_graphs=settings["cuda_graphs"],
+        deterministic=settings["deterministic"],
     )
 
 
@@ -93,9 +96,9 @@ def cuda_graph_decision(device: str, options: TorchOptions) -> tuple[bool, str]:
     if device != "cuda":
         return False, f"off (CUDA graphs need a CUDA device, this runs on {device})"
     if not options.cuda_graphs:
-        return False, "off (torch.cuda_graphs: false)"
+        return False, "off (cuda_graphs is false)"
     if options.compile in COMPILE_MODES_WITH_GRAPHS:
-        return False, f"off (torch.compile mode {options.compile} captures its own graphs)"
+        return False, f"off (compile mode {options.compile} captures its own graphs)"
     return True, "on"
 
 
@@ -150,7 +153,11 @@ class TorchRunner:
         self.batch_size = batch_size if fixed else None
         self.keep_on_device = device == "cuda" if keep_on_device is None else keep_on_device
         if device == "cuda":
-            torch.backends.cudnn.benchmark = True  # one input shape: pick the fastest kernels
+            # one input shape: pick the fastest kernels, unless the same maps in every process
+            # matter more (cuDNN's autotuning may pick another kernel, with other rounding, in
+            # each process: GPU shards would then not gather byte-identically)
+            torch.backends.cudnn.benchmark = not self.options.deterministic
+            torch.backends.cudnn.deterministic = self.options.deterministic
 
         head = head.eval().to(self.torch_device, dtype=self.dtype)
         self.head = head.to(memory_format=self.memory_format)
