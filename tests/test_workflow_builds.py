@@ -247,8 +247,13 @@ def test_report_builds_with_every_plot(builds_run, tmp_path, monkeypatch):
     assert list(fiftyone["variants"]) == list(DEMO_VARIANTS)
     assert fiftyone["samples"] == SMALL["dataset"]["demo"]["num_images"]
     for variant, m in fiftyone["variants"].items():
-        # float32 scores do not tie: the two COCOevals agree to rounding (test_report.py)
-        assert abs(m["difference"]) < 1e-6, (variant, m)
+        # The two COCOevals differ only in how they order detections of equal score:
+        # FiftyOne ranks a score's true positives first, so its AP is the same or higher
+        # (-1e-9: rounding). int8 builds' scores tie by the thousand (quantised logits) and
+        # float32 ones where sigmoid saturates: on the demo's 200 images +5.3e-4 for int8 and
+        # onnx-int8, +2.3e-5 for onnx. 1e-2 holds that 20 times over, while boxes, classes or
+        # images that did not match would move mAP by tenths.
+        assert -1e-9 <= m["difference"] < 1e-2, (variant, m)
     # as a user sees it: the report's front page in a browser is not blank
     shot = screenshot(install_chromium(), workdir / "results/report.html", tmp_path / "r.png")
     assert_real_plot(shot, min_size=(1000, 700), min_coloured=0.0005)
