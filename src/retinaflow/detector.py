@@ -52,6 +52,7 @@ class Detector:
         self.settings = settings
         self.timers = timers or StageTimers()
         self.anchors = None
+        self._device_anchors: dict[torch.device, list[torch.Tensor]] = {}  # copies, made once
         self._streams = threading.local()
         self.device_postprocess = {
             "fast": device_postprocess_detections,
@@ -96,7 +97,10 @@ class Detector:
             self.anchors = level_anchors(self.generator, self.size, sizes)
         if on_device:
             postprocess = self.device_postprocess
-            anchors = [a.to(class_maps[0].device) for a in self.anchors]  # a no-op on the CPU
+            device = class_maps[0].device
+            if device not in self._device_anchors:
+                self._device_anchors[device] = [a.to(device) for a in self.anchors]
+            anchors = self._device_anchors[device]
         else:
             postprocess, anchors = postprocess_detections, self.anchors
         detections = postprocess(

@@ -23,7 +23,7 @@ DATASET = config["dataset"]["name"]
 MODEL = config["model"]["name"]
 # onnx: ONNX Runtime on the export (the fp32 reference); onnx-int8: ONNX Runtime on the QDQ
 # model of quantize.method (the int8 peer); torch, torch-fp16, torch-bf16: PyTorch on the
-# checkpoint in fp32, fp16, bf16 (config key torch: how on CUDA); the rest are TVM builds
+# checkpoint in fp32, fp16, bf16 (the pytorch section: how on CUDA); the rest are TVM builds
 # (int8: the method quantize.method names; int8-<method>: each one).
 TVM_VARIANTS = ("fp32", "fp16", "int8", "int8-max", "int8-kl", "int8-percentile")
 TORCH_VARIANTS = ("torch", "torch-fp16", "torch-bf16")
