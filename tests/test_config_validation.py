@@ -27,7 +27,7 @@ from .workflow import ROOT, snakemake, write_config
         ({"pytorch": {"compile": "fast"}}, "compile"),
         ({"pytorch": {"cuda_graph": True}}, "cuda_graph"),
         ({"preprocess": {"decode": "nvjpeg"}}, "decode"),
-        ({"summary": {"variants": ["torch-int8"]}}, "torch-int8"),
+        ({"summary": {"variants": ["torch-fp8"]}}, "torch-fp8"),
     ],
 )
 def test_bad_config_fails_before_any_job(tmp_path, overrides, expected):

@@ -58,12 +58,14 @@ def reference(head, images):
 
 
 def test_variants_name_their_backend_and_dtype():
-    assert TORCH_VARIANTS == ("torch", "torch-fp16", "torch-bf16")
+    assert TORCH_VARIANTS == ("torch", "torch-fp16", "torch-bf16", "torch-int8")
     assert {backend(v) for v in TORCH_VARIANTS} == {"pytorch"}
-    assert [variant_dtype(v) for v in TORCH_VARIANTS] == ["float32", "float16", "bfloat16"]
+    # torch-int8: its trunk's dtype (its heads are int8)
+    dtypes = ["float32", "float16", "bfloat16", "float16"]
+    assert [variant_dtype(v) for v in TORCH_VARIANTS] == dtypes
     assert backend("fp16") == "tvm"  # the TVM fp16 build is not a PyTorch variant
     with pytest.raises(ValueError, match="not a PyTorch variant"):
-        variant_dtype("torch-int8")
+        variant_dtype("torch-fp8")
 
 
 def test_cpu_fp32_stays_plain_eager_bit_for_bit(reference, images):
@@ -267,19 +269,27 @@ def test_gpu_benchmark_runs_on_the_cpu(tmp_path, capsys):
 
     out = tmp_path / "gpu.json"
     argv = ["--device", "cpu", "--arch", "demo", "--size", "64", "--batch-sizes", "2"]
-    argv += ["--variants", "torch", "torch-bf16", "--iters", "1", "--warmup", "0"]
+    argv += ["--variants", "torch", "torch-bf16", "torch-int8", "--iters", "1", "--warmup", "0"]
     assert main([*argv, "--threads", "2", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("environment: torch ")
     assert printed.rstrip().splitlines()[-1] == f"figures: {out}"
     record = json.loads(out.read_text())
     rows = record["results"]
-    assert [(r["variant"], r["batch"]) for r in rows] == [("torch", 2), ("torch-bf16", 2)]
+    assert [(r["variant"], r["batch"]) for r in rows] == [
+        ("torch", 2),
+        ("torch-bf16", 2),
+        ("torch-int8", 2),  # its Triton kernels in the interpreter
+    ]
     for row in rows:
         assert "error" not in row, row
         assert all(row[s] > 0 for s in ("h2d", "head", "post", "post_dense", "e2e"))
         assert row["runner"]["device_name"] == record["environment"]["device_name"]
     assert rows[0]["max_rel_error_vs_fp32"] < 1e-5
+    # int8: 5 quantized layers of ~0.5% relative noise each (per-tensor max scales, 127
+    # levels) stay near 1-3%; a wrong tap order or scale gives errors of order 1
+    assert rows[2]["max_rel_error_vs_fp32"] < 0.1
+    assert rows[2]["runner"]["heads"].startswith("int8")
 
 
 def test_gpu_benchmark_reports_each_failure_and_goes_on(tmp_path, capsys):

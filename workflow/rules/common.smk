@@ -23,10 +23,11 @@ DATASET = config["dataset"]["name"]
 MODEL = config["model"]["name"]
 # onnx: ONNX Runtime on the export (the fp32 reference); onnx-int8: ONNX Runtime on the QDQ
 # model of quantize.method (the int8 peer); torch, torch-fp16, torch-bf16: PyTorch on the
-# checkpoint in fp32, fp16, bf16 (the pytorch section: how on CUDA); the rest are TVM builds
+# checkpoint in fp32, fp16, bf16 (the pytorch section: how on CUDA), torch-int8 on its int8
+# build (the heads in int8 Triton kernels: a GPU variant); the rest are TVM builds
 # (int8: the method quantize.method names; int8-<method>: each one).
 TVM_VARIANTS = ("fp32", "fp16", "int8", "int8-max", "int8-kl", "int8-percentile")
-TORCH_VARIANTS = ("torch", "torch-fp16", "torch-bf16")
+TORCH_VARIANTS = ("torch", "torch-fp16", "torch-bf16", "torch-int8")
 ALL_VARIANTS = ("onnx", "onnx-int8", *TORCH_VARIANTS, *TVM_VARIANTS)
 VARIANTS = config["summary"]["variants"]
 INT8_METHODS = ("max", "kl", "percentile")
@@ -96,14 +97,16 @@ def dataset_files(wildcards=None):
 
 
 def runtime_input(wildcards):
-    """The artifact a variant runs: the checkpoint (torch*), the ONNX export (onnx), the QDQ
-    model of quantize.method (onnx-int8), or the TVM build. Paths without a {model} wildcard
-    (results/perf_*) mean the configured model.
+    """The artifact a variant runs: the checkpoint (torch*), its int8 build (torch-int8), the
+    ONNX export (onnx), the QDQ model of quantize.method (onnx-int8), or the TVM build. Paths
+    without a {model} wildcard (results/perf_*) mean the configured model.
     """
     return variant_artifact(wildcards.variant, getattr(wildcards, "model", MODEL))
 
 
 def variant_artifact(variant, model=MODEL):
+    if variant == "torch-int8":
+        return f"models/{model}/torch-int8.pt"
     if variant in TORCH_VARIANTS:
         return f"models/{model}/weights.pt"
     if variant == "onnx":

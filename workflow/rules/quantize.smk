@@ -1,4 +1,5 @@
-# Quantization: the QDQ int8 ONNX of one calibration method (onnxruntime.quantization).
+# Quantization: the QDQ int8 ONNX of one calibration method (onnxruntime.quantization), and
+# the torch-int8 build (the checkpoint with its calibrated activation ranges).
 
 
 rule quantize_head:
@@ -29,3 +30,31 @@ rule quantize_head:
         calibration=calibration_description(),
     script:
         "../scripts/quantize_head.py"
+
+
+rule quantize_torch_head:
+    input:
+        **calibration_files(),
+        weights="models/{model}/weights.pt",
+        # for the guard: the calibration list must share no image with the scored split
+        evaluation=dataset_files()["annotations"],
+    output:
+        build="models/{model}/torch-int8.pt",
+        record="models/{model}/torch-int8.json",
+    log:
+        "logs/quantize/{model}-torch-int8.log",
+    benchmark:
+        "benchmarks/quantize/{model}-torch-int8.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        mem_mb=mem_mb("quantize"),
+    params:
+        model=model_params(),
+        resize_kernel=lookup(within=config, dpath="preprocess/resize_kernel"),
+        device=lookup(within=config, dpath="infer/device"),
+        batch_size=lookup(within=config, dpath="infer/batch_size"),
+        calibration=calibration_description(),
+    script:
+        "../scripts/quantize_torch_head.py"

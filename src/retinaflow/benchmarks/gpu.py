@@ -1,4 +1,4 @@
-"""The head on a GPU, stage by stage: for each PyTorch variant (fp32, fp16, bf16), each
+"""The head on a GPU, stage by stage: for each PyTorch variant (fp32, fp16, bf16, int8), each
 torch.compile mode and CUDA graphs on or off, and each batch size, the host->device copy, the
 head, the post-processing (Detector.postprocess_maps on the maps where the head left them: on
 the head's own maps and on dense worst-case maps) and the whole way from a pinned host batch to
@@ -12,7 +12,8 @@ capture, is timed on its own); a table comes last, and a JSON holds every figure
     python -m retinaflow.benchmarks gpu --device cpu --arch demo --size 320 --batch-sizes 2 \
         --iters 3                                          # the same code on a CPU: a smoke test
 
-Random weights unless --weights. One configuration that fails (out of memory, a compile
+Random weights unless --weights; torch-int8 calibrates on the first images of the timed batch
+(the ranges set its scales, not its speed). One configuration that fails (out of memory, a compile
 error) prints its exception and the others still run.
 """
 
@@ -28,7 +29,7 @@ import time
 import traceback
 from pathlib import Path
 
-VARIANTS = ("torch", "torch-fp16", "torch-bf16", "onnx")
+VARIANTS = ("torch", "torch-fp16", "torch-bf16", "torch-int8", "onnx")
 STAGES = ("h2d", "head", "post", "post_dense", "e2e")
 
 
@@ -195,10 +196,15 @@ def time_torch(config, head, batch, host, reference, detector, clock, args) -> d
         # a fresh compile per configuration: dynamo's recompile limit (8 a code object) would
         # otherwise leave later configurations running eager without a word
         torch.compiler.reset()
+    net = copy.deepcopy(head)
+    if config["variant"] == "torch-int8":
+        from ..model.int8_head import Int8Head, calibrate
+
+        sample = host[: min(4, batch)].to(args.device)
+        net = Int8Head(net, calibrate(copy.deepcopy(head).to(args.device), [sample]))
     runner = TorchRunner(
-        copy.deepcopy(head), args.threads, args.device, options, batch_size=batch,
-        keep_on_device=True,
-    )  # fmt: skip
+        net, args.threads, args.device, options, batch_size=batch, keep_on_device=True
+    )
     originals = [(1, 1)] * batch
     started = time.perf_counter()
     maps = runner(host)  # compile, cuDNN's autotuning, graph capture

@@ -30,8 +30,12 @@ class HeadMaps(nn.Module):
         self.register_buffer("mean", mean, persistent=False)
         self.register_buffer("std", std, persistent=False)
 
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The FPN's levels P3..P7 of the normalised images: what both heads read."""
+        return list(self.backbone((images - self.mean) / self.std).values())
+
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        features = list(self.backbone((images - self.mean) / self.std).values())
+        features = self.features(images)
         cls_head, box_head = self.classification_head, self.regression_head
         class_maps = [cls_head.cls_logits(cls_head.conv(f)) for f in features]
         box_maps = [box_head.bbox_reg(box_head.conv(f)) for f in features]

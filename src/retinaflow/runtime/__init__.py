@@ -21,8 +21,9 @@ class HeadRunner(Protocol):
     def __call__(self, images: np.ndarray) -> list[np.ndarray]: ...
 
 
-# the PyTorch variants: the checkpoint in PyTorch, in a dtype each
-TORCH_VARIANTS = ("torch", "torch-fp16", "torch-bf16")
+# the PyTorch variants: the checkpoint in PyTorch, in a dtype each; torch-int8 its int8 build
+# (model/int8_head.py: the heads in int8 Triton kernels, the trunk in fp16)
+TORCH_VARIANTS = ("torch", "torch-fp16", "torch-bf16", "torch-int8")
 
 
 def split_device(device: str) -> tuple[str, int]:
@@ -36,7 +37,8 @@ def split_device(device: str) -> tuple[str, int]:
 
 
 def backend(variant: str) -> str:
-    """The backend that runs a variant: `torch`, `torch-fp16`, `torch-bf16` PyTorch, `onnx` and
+    """The backend that runs a variant: `torch`, `torch-fp16`, `torch-bf16`, `torch-int8`
+    PyTorch, `onnx` and
     `onnx-int8` ONNX Runtime, every other variant (fp32, fp16, int8, int8-{method}) a TVM
     build."""
     if variant in TORCH_VARIANTS:
@@ -57,7 +59,8 @@ def open_runner(
     torch_settings: dict | None = None,
 ) -> HeadRunner:
     """The runner of a variant's artifact: `torch*` the checkpoint (built as `model`: arch,
-    num_classes, image_size), `onnx*` the ONNX model, the TVM variants the compiled .so.
+    num_classes, image_size; torch-int8 its int8 build), `onnx*` the ONNX model, the TVM
+    variants the compiled .so.
 
     `batch_size` is a TVM build's compiled batch, and a compiled or CUDA-graphed PyTorch
     head's fixed one: smaller batches are padded to it.
@@ -68,15 +71,19 @@ def open_runner(
     """
     kind = backend(variant)
     if kind == "pytorch":
-        from ..model.loading import load_head
         from .torch_runner import TorchRunner, torch_device, torch_options, variant_dtype
+
+        if variant == "torch-int8":  # (imports Triton: only for the variant that runs it)
+            from ..model.int8_head import load_int8_head as load
+        else:
+            from ..model.loading import load_head as load
 
         if model is None:
             raise ValueError(f"variant {variant} needs the model settings to build its head")
         torch_device(device)  # a missing GPU is a DeviceError before the checkpoint loads
         options = torch_options(torch_settings, variant_dtype(variant), device)
         return TorchRunner(
-            load_head(path, **model),
+            load(path, **model),
             threads=threads,
             device=device,
             options=options,

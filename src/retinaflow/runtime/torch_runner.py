@@ -1,5 +1,6 @@
-"""PyTorch (variants `torch`, `torch-fp16`, `torch-bf16`): the checkpoint run directly, no
-export in between, in the variant's dtype.
+"""PyTorch (variants `torch`, `torch-fp16`, `torch-bf16`, `torch-int8`): the checkpoint run
+directly, no export in between, in the variant's dtype (torch-int8: model/int8_head.py, its
+trunk in float16 and its heads in int8 Triton kernels).
 
 On the CPU the runner takes numpy and returns numpy, float32, as it always has (plain eager,
 NCHW: the fp32 outputs are those of `head(x)` bit for bit). On CUDA it is built for throughput
@@ -103,11 +104,14 @@ def cuda_graph_decision(device: str, options: TorchOptions) -> tuple[bool, str]:
 
 
 def variant_dtype(variant: str) -> str:
-    """torch -> float32, torch-fp16 -> float16, torch-bf16 -> bfloat16."""
+    """torch -> float32, torch-fp16 -> float16, torch-bf16 -> bfloat16; torch-int8 -> float16
+    (its trunk's; its heads are int8)."""
     suffix = variant.partition("-")[2]
-    names = {"": "float32", "fp16": "float16", "bf16": "bfloat16"}
+    names = {"": "float32", "fp16": "float16", "bf16": "bfloat16", "int8": "float16"}
     if not variant.startswith("torch") or suffix not in names:
-        raise ValueError(f"not a PyTorch variant: {variant!r} (torch, torch-fp16, torch-bf16)")
+        raise ValueError(
+            f"not a PyTorch variant: {variant!r} (torch, torch-fp16, torch-bf16, torch-int8)"
+        )
     return names[suffix]
 
 
@@ -164,7 +168,10 @@ class TorchRunner:
         self.forward = self.head
         if self.options.compile != "none":
             mode = None if self.options.compile == "default" else self.options.compile
-            self.forward = torch.compile(self.head, mode=mode, dynamic=False)
+            if hasattr(self.head, "compiled"):  # the int8 head: its float trunk only
+                self.forward = self.head.compiled(mode)
+            else:
+                self.forward = torch.compile(self.head, mode=mode, dynamic=False)
         self._staging: torch.Tensor | None = None  # pinned host buffer (CUDA)
         self._graph = None  # (graph, static input, static outputs)
         self._lock = threading.Lock()
@@ -180,6 +187,8 @@ class TorchRunner:
             "fixed_batch": self.batch_size,
             "torch": torch.__version__,
         }
+        if hasattr(self.head, "quantized"):
+            record["heads"] = "int8 (Triton implicit-GEMM convolutions)"
         if self.device == "cuda":
             record["cuda"] = torch.version.cuda
             record["cudnn"] = torch.backends.cudnn.version()

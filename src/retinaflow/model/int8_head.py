@@ -1,0 +1,230 @@
+"""The int8 GPU head (variant torch-int8): backbone and FPN in PyTorch (fp16 on the GPU), both
+heads' convolutions in int8 on the tensor cores (retinaflow.triton_conv).
+
+The heads hold most of RetinaNet's arithmetic (at 800x800 about 270 of ~340 GFLOPs an image:
+eight 256->256 3x3 convs and the 256->A*K class conv on five levels, P3 the largest), so they
+are what int8 speeds up. Calibration runs the float network on the calibration images and
+keeps the largest |value| of every tensor the kernel quantizes: each level's FPN output (both
+towers' input) and each tower conv's ReLU output, per level (the weights are shared by the
+levels, the activations' ranges are not). Weights are int8 per output channel; activations
+per tensor, symmetric ("max" calibration, the int8 builds' default method).
+
+The build (`store_int8_build`) is one file, as a TVM build is: the checkpoint's state dict and
+the calibrated ranges.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .. import triton_conv
+from ..io import atomic_path
+from .architectures import build_retinanet
+from .head import NUM_LEVELS, HeadMaps
+
+BUILD_FORMAT = "retinaflow-torch-int8/1"
+TOWERS = (("cls", "classification_head", "cls_logits"), ("box", "regression_head", "bbox_reg"))
+FIRST_LEVEL = 3  # P3
+MIN_AMAX = 1e-6  # an all-zero tensor still gets a finite scale (its values quantize to 0)
+
+
+def tower_convs(head: HeadMaps) -> dict[str, tuple[list[nn.Conv2d], nn.Conv2d]]:
+    """{cls, box: (the tower's ReLU convs, its final conv)}, torchvision's RetinaNet heads."""
+    towers = {}
+    for short, name, final in TOWERS:
+        module = getattr(head, name)
+        towers[short] = ([block[0] for block in module.conv], getattr(module, final))
+    return towers
+
+
+def input_name(level: int) -> str:
+    return f"p{FIRST_LEVEL + level}.input"
+
+
+def output_name(level: int, tower: str, index: int) -> str:
+    return f"p{FIRST_LEVEL + level}.{tower}{index}"
+
+
+@torch.inference_mode()
+def calibrate(head: HeadMaps, batches: Iterable[torch.Tensor]) -> dict[str, float]:
+    """{tensor name: largest |value| over the batches} for every tensor the int8 head
+    quantizes, from the float head (float32) on the batches' device."""
+    head = head.eval()
+    towers = tower_convs(head)
+    amax: dict[str, float] = {}
+
+    def keep(name, x):
+        amax[name] = max(amax.get(name, 0.0), float(x.abs().max()))
+
+    for images in batches:
+        for level, feature in enumerate(head.features(images)):
+            keep(input_name(level), feature)
+            for tower, (convs, _) in towers.items():
+                x = feature
+                for index, conv in enumerate(convs):
+                    x = torch.relu(conv(x))
+                    keep(output_name(level, tower, index), x)
+    return amax
+
+
+def expected_names(head: HeadMaps) -> list[str]:
+    """The tensor names calibration gives for this head."""
+    names = []
+    for level in range(NUM_LEVELS):
+        names.append(input_name(level))
+        for tower, (convs, _) in tower_convs(head).items():
+            names += [output_name(level, tower, i) for i in range(len(convs))]
+    return names
+
+
+@dataclass
+class _QuantizedConv:
+    weight: torch.Tensor  # [OC, 9*C] int8
+    weight_scale: torch.Tensor  # [OC] float32
+    bias: torch.Tensor  # [OC] float32
+
+    def to(self, device) -> _QuantizedConv:
+        return _QuantizedConv(*(t.to(device) for t in (self.weight, self.weight_scale, self.bias)))
+
+
+class Int8Head(nn.Module):
+    """images in [0,1], NCHW -> the 10 maps of HeadMaps, float16: the float trunk (the head
+    given, in whatever dtype the module is cast to), then both heads in int8. The maps are
+    NCHW-shaped views of NHWC memory (the kernel's output layout)."""
+
+    def __init__(self, head: HeadMaps, activation_amax: dict[str, float]):
+        super().__init__()
+        missing = sorted(set(expected_names(head)) - set(activation_amax))
+        if missing:
+            raise ValueError(f"the int8 head's calibration lacks {len(missing)}: {missing[:3]}")
+        self.trunk = head
+        self.scales = {
+            k: max(float(v), MIN_AMAX) / triton_conv.INT8_MAX for k, v in activation_amax.items()
+        }
+        self.quantized = {}  # tower -> (ReLU convs, final), on the CPU; float32 epilogues
+        for tower, (convs, final) in tower_convs(head).items():
+            self.quantized[tower] = [self._quantize(c) for c in (*convs, final)]
+        self._placed: dict[torch.device, dict] = {}  # device -> its copies, made once
+
+    def _quantize(self, conv: nn.Conv2d) -> _QuantizedConv:
+        if conv.kernel_size != (3, 3) or conv.stride != (1, 1) or conv.padding != (1, 1):
+            raise ValueError(f"the int8 kernel runs stride-1 3x3 same convs, not {conv}")
+        weight, scale = triton_conv.quantize_weight(conv.weight)
+        bias = conv.bias.detach().float() if conv.bias is not None else torch.zeros(len(scale))
+        return _QuantizedConv(weight, scale, bias.contiguous())
+
+    def _on(self, device: torch.device) -> dict:
+        """The quantized weights and each conv's combined scale per level, on `device`."""
+        if device not in self._placed:
+            placed = {}
+            for tower, convs in self.quantized.items():
+                moved = [c.to(device) for c in convs]
+                for level in range(NUM_LEVELS):
+                    scale = self.scales[input_name(level)]
+                    layers = []
+                    for index, conv in enumerate(moved):
+                        relu = index < len(moved) - 1
+                        out = self.scales[output_name(level, tower, index)] if relu else None
+                        combined = (conv.weight_scale * scale).contiguous()
+                        layers.append((conv.weight, combined, conv.bias, relu, out))
+                        scale = out
+                    placed[tower, level] = layers
+            self._placed[device] = placed
+        return self._placed[device]
+
+    def packed_features(self, images: torch.Tensor) -> list[tuple[torch.Tensor, tuple]]:
+        """The FPN levels, each quantized into a padded flat int8 buffer, with its (N, H, W):
+        what the float trunk hands the int8 heads (compiled as one, see compiled())."""
+        packed = []
+        for level, feature in enumerate(self.trunk.features(images)):
+            n, _, height, width = feature.shape
+            shape = triton_conv.PaddedShape(n, height, width)
+            scale = self.scales[input_name(level)]
+            packed.append((shape.pack(feature.permute(0, 2, 3, 1), scale), (n, height, width)))
+        return packed
+
+    def heads(self, packed: Sequence[tuple[torch.Tensor, tuple]]) -> tuple[torch.Tensor, ...]:
+        """The packed levels -> (5 class maps, 5 box maps), both heads in int8."""
+        placed = self._on(packed[0][0].device)
+        maps = {tower: [] for tower in self.quantized}
+        for level, (buffer, size) in enumerate(packed):
+            shape = triton_conv.PaddedShape(*size)
+            for tower in self.quantized:
+                x = buffer
+                for weight, scale, bias, relu, out in placed[tower, level]:
+                    x = triton_conv.conv3x3(x, shape, weight, scale, bias, relu, out)
+                maps[tower].append(x.permute(0, 3, 1, 2))
+        return (*maps["cls"], *maps["box"])
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.heads(self.packed_features(images))
+
+    def compiled(self, mode: str | None):
+        """This forward with the float trunk and the quantization of its levels under
+        torch.compile (one fused pass a level; the int8 kernels are Triton already): what the
+        PyTorch runner compiles instead of the whole module."""
+        packed_features = torch.compile(self.packed_features, mode=mode, dynamic=False)
+        return lambda images: self.heads(packed_features(images))
+
+
+def calibrate_images(
+    weights: str | os.PathLike,
+    images: Sequence[str | os.PathLike],
+    model: dict,
+    resize_kernel: str,
+    device: str,
+    batch_size: int,
+) -> dict[str, float]:
+    """calibrate() over image files, preprocessed as inference preprocesses them, with the
+    float32 network of the checkpoint `weights` (`model`: arch, num_classes, image_size) on
+    `device`; a progress bar counts the images."""
+    from tqdm import tqdm
+
+    from ..data.images import iter_batches
+    from ..runtime.torch_runner import torch_device
+    from .loading import load_head
+
+    target = torch_device(device)
+    head = load_head(weights, **model).to(target)
+    size = (model["image_size"], model["image_size"])
+    bar = tqdm(total=len(images), desc="int8 calibration", unit="img", mininterval=5)
+
+    def batches():
+        for batch in iter_batches(list(images), size, resize_kernel, batch_size):
+            yield torch.from_numpy(batch).to(target)
+            bar.update(len(batch))
+
+    with bar:
+        return calibrate(head, batches())
+
+
+def store_int8_build(
+    weights: str | os.PathLike,
+    activation_amax: dict[str, float],
+    dst: str | os.PathLike,
+    record: dict,
+) -> None:
+    """The torch-int8 build: the stored checkpoint's state dict and the calibrated ranges."""
+    build = {
+        "format": BUILD_FORMAT,
+        "state_dict": torch.load(weights, map_location="cpu", weights_only=True),
+        "activation_amax": dict(sorted(activation_amax.items())),
+        "record": record,
+    }
+    with atomic_path(dst) as tmp, open(tmp, "wb") as f:
+        torch.save(build, f)
+
+
+def load_int8_head(path: str | os.PathLike, arch: str, num_classes: int, image_size: int):
+    """The Int8Head of a torch-int8 build, its trunk in float32 (the runner casts it)."""
+    build = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(build, dict) or build.get("format") != BUILD_FORMAT:
+        raise ValueError(f"{path} is not a torch-int8 build ({BUILD_FORMAT}): rebuild it")
+    model = build_retinanet(arch, num_classes, image_size)
+    model.load_state_dict(build["state_dict"])
+    return Int8Head(HeadMaps(model).eval(), build["activation_amax"])

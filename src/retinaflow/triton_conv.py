@@ -1,0 +1,223 @@
+"""int8 convolution on the GPU's tensor cores: one Triton kernel for RetinaNet's head, an
+implicit GEMM with int8 x int8 -> int32 products and the dequantization, bias, ReLU and the
+next layer's quantization in its epilogue.
+
+PyTorch has no CUDA int8 convolution, and the head spends most of the network's arithmetic
+in stride-1 3x3 "same" convolutions on the FPN levels (two towers of four 256->256 convs and
+the 256->A*K class conv, on every level). On an H200 this kernel ran those at 840-860 int8
+TOPS against cuDNN's 520-540 fp16 TFLOPS (benchmarks/gpu-h200.md).
+
+Layout: an activation is a *padded flat* int8 matrix [rows, C]: each image's H x W pixels
+inside a one-pixel frame of zeros, (H+2) x (W+2) rows an image, images one after another, and
+`margin` zero rows before and after the lot. A GEMM row is a pixel of that padded grid, and
+tap (dy, dx) of the 3x3 window is then the row `dy * (W+2) + dx` away: the reduction over
+(tap, channel) loads plain [BLOCK_M, BLOCK_K] tiles of shifted rows, through the tensor
+memory accelerator (a TensorDescriptor: no index arithmetic, no masks). Frame pixels compute
+garbage and are written as zero, so the output is again a padded flat matrix, the next layer's
+input. The last layer's float16 output is padded flat too, and its interior is copied out as
+an NHWC map: on the H200 that store and copy took 5 ms for P3's class map at batch 32, where
+storing only the interior pixels (rows no longer consecutive) took 20.
+
+Quantization is symmetric (no zero point: the frame's zeros are real zeros): a tensor's int8
+value q stands for q * scale, a weight has one scale per output channel. int8 accumulates
+exactly in int32, so the result does not depend on the reduction's order: the same bytes on
+any GPU, and in Triton's interpreter on the CPU, where the tests run the same kernel
+(TRITON_INTERPRET=1, which this module sets when PyTorch sees no CUDA GPU).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+if not torch.cuda.is_available():  # before triton.jit: the kernel runs in the interpreter
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import triton  # noqa: E402
+import triton.language as tl  # noqa: E402
+from triton.tools.tensor_descriptor import TensorDescriptor  # noqa: E402
+
+INT8_MAX = 127.0
+# (BLOCK_M, BLOCK_N, pipeline stages, warps): the fastest of six on the H200 for every head
+# shape (P3 and P4, 256 and 2376 output channels)
+BLOCKS = (128, 128, 4, 4)
+
+
+@triton.jit
+def _conv3x3_kernel(
+    x_desc,  # [rows, C] int8, padded flat, blocks [BLOCK_M, BLOCK_K]
+    w_desc,  # [OC, 9*C] int8, reduction index tap * C + channel, blocks [BLOCK_N, BLOCK_K]
+    scale_ptr,  # [OC] float32: the input's scale times the weight's
+    bias_ptr,  # [OC] float32
+    y_ptr,  # padded flat [rows, OC]: int8, or float16 (the frame then holds garbage)
+    out_inv_scale,  # 1 / the output's scale (int8 output)
+    P,  # padded pixels: N * (H+2) * (W+2)
+    HP,
+    WP,
+    C,
+    OC,
+    MARGIN,
+    RELU: tl.constexpr,
+    INT8_OUT: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    GROUP_M: tl.constexpr,
+):
+    # grouped launch order: neighbouring programs share input rows (L2 reuse)
+    pid = tl.program_id(0)
+    # only triton.language's builtins (no tl.cdiv, tl.zeros): its jit helpers are compiled,
+    # not interpreted, when torchvision imported triton before this module set
+    # TRITON_INTERPRET, and the CPU's interpreter could not call them
+    grid_m = (P + BLOCK_M - 1) // BLOCK_M
+    grid_n = (OC + BLOCK_N - 1) // BLOCK_N
+    in_group = GROUP_M * grid_n
+    first_m = (pid // in_group) * GROUP_M
+    group_size = tl.minimum(grid_m - first_m, GROUP_M)
+    pid_m = first_m + (pid % in_group) % group_size
+    pid_n = (pid % in_group) // group_size
+    row0 = pid_m * BLOCK_M
+
+    acc = tl.full((BLOCK_M, BLOCK_N), 0, dtype=tl.int32)
+    for k in range(0, 9 * C, BLOCK_K):
+        tap = k // C  # BLOCK_K divides C: one tap a step
+        shift = (tap // 3 - 1) * WP + tap % 3 - 1
+        a = x_desc.load([MARGIN + row0 + shift, k % C])
+        b = w_desc.load([pid_n * BLOCK_N, k])
+        acc = tl.dot(a, b.T, acc, out_dtype=tl.int32)
+
+    offs_m = row0 + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    col_ok = offs_n < OC
+    scale = tl.load(scale_ptr + offs_n, mask=col_ok, other=0.0)
+    bias = tl.load(bias_ptr + offs_n, mask=col_ok, other=0.0)
+    y = acc.to(tl.float32) * scale[None, :] + bias[None, :]
+    if RELU:
+        y = tl.maximum(y, 0.0)
+    row = (offs_m // WP) % HP
+    col = offs_m % WP
+    interior = (row > 0) & (row < HP - 1) & (col > 0) & (col < WP - 1)
+    out = y_ptr + (MARGIN + offs_m)[:, None] * OC + offs_n[None, :]
+    ok = (offs_m < P)[:, None] & col_ok[None, :]
+    if INT8_OUT:
+        q = tl.floor(y * out_inv_scale + 0.5)  # rounding half up, as quantize() does
+        q = tl.minimum(tl.maximum(q, -127.0), 127.0)  # INT8_MAX (a kernel reads no globals)
+        q = tl.where(interior[:, None], q, 0.0)  # the frame stays zero
+        tl.store(out, q.to(tl.int8), mask=ok)
+    else:
+        tl.store(out, y.to(tl.float16), mask=ok)
+
+
+def quantize(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """x / scale as int8: rounded half up (the kernel's own rounding), clamped to +-127."""
+    return torch.floor(x.float() / scale + 0.5).clamp_(-INT8_MAX, INT8_MAX).to(torch.int8)
+
+
+def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[OC, C, 3, 3] float -> ([OC, 9*C] int8 in the kernel's reduction order, tap-major;
+    [OC] float32 scales), symmetric per output channel."""
+    w = weight.detach().float()
+    amax = w.abs().amax(dim=(1, 2, 3)).clamp_min(torch.finfo(torch.float32).tiny)
+    scale = amax / INT8_MAX
+    q = torch.round(w / scale[:, None, None, None]).clamp_(-INT8_MAX, INT8_MAX)
+    return q.to(torch.int8).permute(0, 2, 3, 1).reshape(len(w), -1).contiguous(), scale
+
+
+class PaddedShape:
+    """The padded flat layout of a batch of N images of H x W (see the module docstring)."""
+
+    def __init__(self, n: int, height: int, width: int):
+        self.n, self.height, self.width = n, height, width
+        self.pixels = n * (height + 2) * (width + 2)
+        self.margin = width + 3  # the farthest tap, a row and a pixel away, stays inside
+        self.rows = self.pixels + 2 * self.margin
+
+    def __repr__(self):
+        return f"PaddedShape(n={self.n}, height={self.height}, width={self.width})"
+
+    def empty(self, channels: int, device) -> torch.Tensor:
+        """A [rows, channels] int8 buffer whose margins are zero (the kernel writes the rest)."""
+        buf = torch.empty((self.rows, channels), dtype=torch.int8, device=device)
+        buf[: self.margin].zero_()
+        buf[self.margin + self.pixels :].zero_()
+        return buf
+
+    def interior(self, buf: torch.Tensor) -> torch.Tensor:
+        """The [N, H, W, C] view of the images' pixels in a padded flat buffer."""
+        grid = buf[self.margin : self.margin + self.pixels]
+        grid = grid.view(self.n, self.height + 2, self.width + 2, buf.shape[1])
+        return grid[:, 1:-1, 1:-1]
+
+    def pack(self, x_nhwc: torch.Tensor, scale: float) -> torch.Tensor:
+        """A float NHWC batch, quantized with `scale`, into a zero-framed padded flat buffer."""
+        buf = torch.zeros((self.rows, x_nhwc.shape[3]), dtype=torch.int8, device=x_nhwc.device)
+        self.interior(buf).copy_(quantize(x_nhwc, scale))
+        return buf
+
+
+def block_k(channels: int) -> int:
+    """The reduction step: a slice of one tap's channels (64 or 32, a divisor of them)."""
+    for block in (64, 32):
+        if channels % block == 0:
+            return block
+    raise ValueError(f"the int8 kernel needs input channels in multiples of 32, got {channels}")
+
+
+def conv3x3(
+    x: torch.Tensor,
+    shape: PaddedShape,
+    weight: torch.Tensor,
+    scale: torch.Tensor,
+    bias: torch.Tensor,
+    relu: bool,
+    out_scale: float | None,
+    blocks: tuple[int, int, int, int] | None = None,
+) -> torch.Tensor:
+    """A stride-1 3x3 "same" convolution of the padded flat int8 `x` (of `shape`), with the
+    weight of quantize_weight, `scale` = x's scale times the weight's, a float32 bias.
+    `out_scale` set: the padded flat int8 output quantized with it; None: the [N, H, W, OC]
+    float16 map (contiguous). `blocks`: (BLOCK_M, BLOCK_N, stages, warps), default BLOCKS
+    (BLOCK_N 64 for at most 64 output channels: the box conv's 36)."""
+    channels = x.shape[1]
+    oc = weight.shape[0]
+    if x.dtype != torch.int8 or x.shape[0] != shape.rows:
+        raise ValueError(f"input {tuple(x.shape)} {x.dtype} is not int8 padded flat for {shape}")
+    if weight.shape[1] != 9 * channels or weight.dtype != torch.int8:
+        raise ValueError(f"weight {tuple(weight.shape)} {weight.dtype} does not fit {channels} ch")
+    if max(shape.rows, shape.n * shape.height * shape.width) * max(oc, channels) >= 2**31:
+        raise ValueError(
+            f"{shape} x {oc} channels: the kernel's int32 offsets overflow, split the batch"
+        )
+    if out_scale is None:
+        y = torch.empty((shape.rows, oc), dtype=torch.float16, device=x.device)
+    else:
+        y = shape.empty(oc, x.device)
+    block_m, block_n, stages, warps = blocks or BLOCKS
+    if blocks is None and oc <= 64:
+        block_n = 64
+    step = block_k(channels)
+    grid = (triton.cdiv(shape.pixels, block_m) * triton.cdiv(oc, block_n),)
+    _conv3x3_kernel[grid](
+        TensorDescriptor.from_tensor(x, [block_m, step]),
+        TensorDescriptor.from_tensor(weight, [block_n, step]),
+        scale,
+        bias,
+        y,
+        1.0 / out_scale if out_scale else 1.0,
+        shape.pixels,
+        shape.height + 2,
+        shape.width + 2,
+        channels,
+        oc,
+        shape.margin,
+        RELU=relu,
+        INT8_OUT=out_scale is not None,
+        BLOCK_M=block_m,
+        BLOCK_N=block_n,
+        BLOCK_K=step,
+        GROUP_M=8,
+        num_stages=stages,
+        num_warps=warps,
+    )
+    return y if out_scale is not None else shape.interior(y).contiguous()

@@ -1,0 +1,174 @@
+"""The int8 GPU head (variant torch-int8): its Triton convolution against an integer reference,
+and the quantized head against the float one. CI has no GPU: the kernel runs in Triton's
+interpreter (triton_conv sets TRITON_INTERPRET=1 when PyTorch sees no CUDA GPU), the same
+kernel source the GPU compiles."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from retinaflow import triton_conv
+from retinaflow.model.int8_head import (
+    Int8Head,
+    calibrate,
+    expected_names,
+    load_int8_head,
+    store_int8_build,
+)
+from retinaflow.model.loading import load_head, store_weights
+from retinaflow.runtime import open_runner
+
+from .configs import ROOT
+
+WEIGHTS = ROOT / "resources/demo/retinanet_demo.pt"  # the trained demo network
+MODEL = {"arch": "demo", "num_classes": 6, "image_size": 320}
+SIZE = 96  # the interpreter's time grows with the pixels; the levels are 12x12 .. 1x1
+
+SMALL_BLOCKS = (32, 32, 1, 4)  # the interpreter's time grows with the tiles' sizes
+
+
+def integer_reference(xq, shape, wq, scale, bias, relu):
+    """The convolution as the kernel defines it, computed another way: exact int64 sums of
+    the int8 products (F.conv2d in float64 is exact below 2^53), then the kernel's float32
+    epilogue, op for op."""
+    x = shape.interior(xq).permute(0, 3, 1, 2).double()
+    oc, channels = wq.shape[0], wq.shape[1] // 9
+    w = wq.double().reshape(oc, 3, 3, channels).permute(0, 3, 1, 2)
+    acc = F.conv2d(x, w, padding=1).round().to(torch.int64)
+    y = acc.permute(0, 2, 3, 1).float() * scale + bias
+    return y.clamp_min(0.0) if relu else y
+
+
+def random_case(n, height, width, channels, oc, seed=0, magnitude=1.0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, height, width, channels, generator=gen) * magnitude
+    weight = torch.randn(oc, channels, 3, 3, generator=gen) * 0.05
+    bias = torch.randn(oc, generator=gen)
+    x_scale = float(x.abs().max()) / triton_conv.INT8_MAX
+    shape = triton_conv.PaddedShape(n, height, width)
+    xq = shape.pack(x, x_scale)
+    wq, w_scale = triton_conv.quantize_weight(weight)
+    return shape, xq, wq, (x_scale * w_scale).float(), bias
+
+
+@pytest.mark.parametrize(
+    "n, height, width, channels, oc",
+    [
+        (3, 5, 7, 64, 40),  # several images: a tap must not read the neighbour image
+        (1, 1, 1, 32, 16),  # one pixel: every tap but the centre falls in the frame
+        (2, 9, 4, 96, 130),  # output channels over one tile, not a multiple of it
+        (1, 3, 3, 64, 36),  # the box conv's 36 channels (the 64-wide tile)
+    ],
+)
+def test_conv_equals_the_integer_reference(n, height, width, channels, oc):
+    """int8 sums are exact in int32, so the kernel's float16 map and its int8 output equal the
+    reference's bit for bit (the same float32 epilogue, the same roundings), borders included."""
+    shape, xq, wq, scale, bias = random_case(n, height, width, channels, oc)
+    reference = integer_reference(xq, shape, wq, scale, bias, relu=True)
+    got = triton_conv.conv3x3(xq, shape, wq, scale, bias, True, None, SMALL_BLOCKS)
+    assert got.shape == (n, height, width, oc) and got.is_contiguous()
+    assert torch.equal(got, reference.half())
+    out_scale = float(reference.abs().max()) / 200  # the largest values clamp at 127
+    quantized = triton_conv.conv3x3(xq, shape, wq, scale, bias, True, out_scale, SMALL_BLOCKS)
+    assert torch.equal(shape.interior(quantized), triton_conv.quantize(reference, out_scale))
+    assert int(shape.interior(quantized).max()) == 127  # the clamp was exercised
+    # the frame and the margins stay zero: the next layer's padding
+    assert int(quantized.abs().sum()) == int(shape.interior(quantized).abs().sum().item())
+
+
+def test_an_image_of_zeros_beside_a_large_one_sees_only_its_bias():
+    """Images are packed one after another: an all-zero image's output is its bias alone,
+    whatever its neighbour holds (a tap that crossed the frame would add the neighbour's)."""
+    shape, xq, wq, scale, bias = random_case(2, 4, 4, 32, 16, magnitude=10.0)
+    shape.interior(xq)[1] = 0  # a view: the packed buffer's second image
+    got = triton_conv.conv3x3(xq, shape, wq, scale, bias, False, None, SMALL_BLOCKS)
+    assert torch.equal(got[1], bias.half().expand(4, 4, 16))
+
+
+def test_negative_values_round_half_up_and_clamp():
+    """quantize: the kernel's rounding (half up) and the symmetric clamp, on the hard values."""
+    x = torch.tensor([-1000.0, -127.5, -0.5, -0.49, 0.5, 1.5, 126.5, 1000.0])
+    assert triton_conv.quantize(x, 1.0).tolist() == [-127, -127, 0, 0, 1, 2, 127, 127]
+
+
+def test_the_kernel_refuses_what_it_cannot_run():
+    shape, xq, wq, scale, bias = random_case(1, 2, 2, 32, 8)
+    with pytest.raises(ValueError, match="multiples of 32"):
+        triton_conv.block_k(48)
+    with pytest.raises(ValueError, match="does not fit"):
+        triton_conv.conv3x3(xq, shape, wq[:, :100], scale, bias, True, None)
+    with pytest.raises(ValueError, match="not int8 padded flat"):
+        triton_conv.conv3x3(xq[1:], shape, wq, scale, bias, True, None)
+
+
+def demo_images(count, seed):
+    return torch.rand(count, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(seed))
+
+
+def test_int8_head_gives_the_float_heads_maps():
+    """The trained demo network, calibrated on other images than it is compared on: every map
+    close to the float head's. Per-tensor scales of max/127 put each layer's rounding noise
+    near 0.3% of its signal; five layers stay under ~2%, a cosine above 0.999. 0.99 (14%
+    noise) still fails a swapped tap, channel or level (cosines near 0)."""
+    head = load_head(WEIGHTS, **MODEL)
+    amax = calibrate(head, [demo_images(2, seed=1)])
+    assert sorted(amax) == sorted(expected_names(head))
+    int8 = Int8Head(head, amax)
+    images = demo_images(2, seed=2)
+    with torch.inference_mode():
+        quantized, reference = int8(images), head(images)
+    for got, want in zip(quantized, reference, strict=True):
+        assert got.shape == want.shape and got.dtype == torch.float16
+        assert got.permute(0, 2, 3, 1).is_contiguous()  # NHWC memory: read in place
+        cosine = F.cosine_similarity(got.float().flatten(), want.flatten(), dim=0)
+        assert cosine > 0.99
+
+
+def test_calibration_missing_a_tensor_is_refused():
+    head = load_head(WEIGHTS, **MODEL)
+    amax = calibrate(head, [demo_images(1, seed=1)])
+    amax.pop("p4.box2")
+    with pytest.raises(ValueError, match="lacks 1"):
+        Int8Head(head, amax)
+
+
+def test_build_round_trip_and_the_runner(tmp_path):
+    """store_int8_build (from the DAG's stored state dict) -> load_int8_head gives the same
+    maps; open_runner opens a torch-int8 build as the DAG does and records that its heads are
+    int8; a file of another kind is refused by name."""
+    weights = tmp_path / "weights.pt"
+    store_weights(WEIGHTS, weights, **MODEL)
+    head = load_head(weights, **MODEL)
+    amax = calibrate(head, [demo_images(1, seed=1)])
+    build = tmp_path / "torch-int8.pt"
+    store_int8_build(weights, amax, build, {"method": "max"})
+    images = demo_images(1, seed=2)
+    with torch.inference_mode():
+        direct = Int8Head(head, amax)(images)
+        again = load_int8_head(build, **MODEL)(images)
+    assert all(torch.equal(a, b) for a, b in zip(direct, again, strict=True))
+    runner = open_runner("torch-int8", build, MODEL)
+    maps = runner(images.numpy())
+    assert [m.shape for m in maps] == [tuple(m.shape) for m in direct]
+    assert runner.settings()["heads"].startswith("int8")
+    with pytest.raises(ValueError, match="not a torch-int8 build"):
+        load_int8_head(weights, **MODEL)
+
+
+def test_compiled_trunk_gives_the_same_heads():
+    """Int8Head.compiled, what the runner uses under a compile mode (the GPU's default): the
+    trunk and the levels' quantization through torch.compile (inductor's CPU backend here),
+    the int8 kernels as they are. Compiled float arithmetic rounds differently, so a few
+    activations land on the other side of a quantization step: the maps agree to the int8
+    noise (cosine above 0.999 against the eager int8 head, as above), not bit for bit."""
+    head = load_head(WEIGHTS, **MODEL)
+    int8 = Int8Head(head, calibrate(head, [demo_images(1, seed=1)]))
+    images = demo_images(1, seed=2)
+    with torch.inference_mode():
+        eager, compiled = int8(images), int8.compiled(None)(images)
+    for got, want in zip(compiled, eager, strict=True):
+        assert got.shape == want.shape
+        cosine = F.cosine_similarity(got.float().flatten(), want.float().flatten(), dim=0)
+        assert cosine > 0.999
