@@ -17,7 +17,7 @@ from retinaflow.data.images import iter_device_batches, preprocess_image
 from retinaflow.detector import Detector
 from retinaflow.model.loading import load_head
 from retinaflow.postprocess import PostprocessSettings
-from retinaflow.runtime import TORCH_VARIANTS, backend, open_runner, runner_settings
+from retinaflow.runtime import TORCH_VARIANTS, backend, is_cuda, open_runner, runner_settings
 from retinaflow.runtime.torch_runner import (
     TorchOptions,
     TorchRunner,
@@ -94,12 +94,24 @@ def test_torch_options_apply_on_cuda_and_on_the_cpu_only_when_asked():
     forced = torch_options({**settings, "apply_on_cpu": True}, "bfloat16", "cpu")
     assert forced.channels_last and forced.compile == "default"
     assert torch_options(None, "float32", "cuda") == TorchOptions()
+    # a shard's GPU (cuda:N, shards.shard_device) runs as `cuda` does: an earlier version
+    # compared the name with "cuda" and ran GPU shards plain eager, maps copied to the host
+    for shard_gpu in ("cuda:0", "cuda:1"):
+        assert torch_options(settings, "float16", shard_gpu) == torch_options(
+            settings, "float16", "cuda"
+        )
+
+
+def test_a_shards_gpu_is_cuda():
+    assert [is_cuda(d) for d in ("cuda", "cuda:0", "cuda:3")] == [True, True, True]
+    assert [is_cuda(d) for d in ("cpu", "cudax", "llvm")] == [False, False, False]
 
 
 @pytest.mark.parametrize(
     "device,compile_mode,asked,expected",
     [
         ("cuda", "none", True, True),
+        ("cuda:1", "none", True, True),  # a shard's GPU
         ("cuda", "default", True, True),
         ("cuda", "none", False, False),
         ("cpu", "none", True, False),  # graphs are CUDA's

@@ -16,7 +16,7 @@ from ..data.annotations import load_annotations
 from ..detector import Detector
 from ..io import atomic_path, read_json, write_json
 from ..postprocess import PostprocessSettings
-from ..runtime import backend, open_runner, runner_settings
+from ..runtime import backend, is_cuda, open_runner, runner_settings
 from ..timers import StageTimers
 from .logs import loadgen_results
 from .qsl import SampleLibrary, sample_records
@@ -129,7 +129,7 @@ def run_loadgen(
     )  # fmt: skip
     timers = StageTimers()
     # a PyTorch head on CUDA copies pinned samples straight into its device batch
-    pinned = backend(variant) == "pytorch" and runner.device == "cuda"
+    pinned = backend(variant) == "pytorch" and is_cuda(runner.device)
     qsl = SampleLibrary(records, model["image_size"], resize_kernel, threads, timers, pinned)
     detector = Detector(
         runner, model["arch"], model["image_size"], PostprocessSettings(**postprocess), timers

@@ -36,6 +36,11 @@ def split_device(device: str) -> tuple[str, int]:
     return (kind, 0) if not index else (device, 0)
 
 
+def is_cuda(device: str) -> bool:
+    """`cuda` or `cuda:N` (a shard's GPU): every CUDA decision takes both."""
+    return split_device(device)[0] == "cuda"
+
+
 def backend(variant: str) -> str:
     """The backend that runs a variant: `torch`, `torch-fp16`, `torch-bf16`, `torch-int8`
     PyTorch, `onnx` and
@@ -115,10 +120,11 @@ def runner_settings(runner) -> dict:
     if hasattr(runner, "settings"):
         return runner.settings()
     device = runner.device
-    if device == "cuda":
+    if is_cuda(device):
         import torch
 
-        name = torch.cuda.get_device_name() if torch.cuda.is_available() else "cuda"
+        index = split_device(device)[1]
+        name = torch.cuda.get_device_name(index) if torch.cuda.is_available() else device
     else:
         name = cpu_model()
     return {"device": device, "device_name": name}

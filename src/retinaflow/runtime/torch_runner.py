@@ -28,7 +28,7 @@ import torch
 
 from ..errors import DeviceError
 from ..model.head import HeadMaps
-from . import split_device
+from . import is_cuda, split_device
 
 log = logging.getLogger("retinaflow")
 
@@ -80,7 +80,7 @@ def torch_options(settings: dict | None, dtype: str, device: str) -> TorchOption
     """The options a variant runs with: on CUDA the PyTorch runner's settings; on the CPU plain
     eager NCHW (the CPU's fp32 outputs stay those of eager PyTorch, bit for bit) unless
     `apply_on_cpu` is set. `settings` None: plain eager in `dtype` anywhere."""
-    if not settings or (device != "cuda" and not settings["apply_on_cpu"]):
+    if not settings or (not is_cuda(device) and not settings["apply_on_cpu"]):
         return TorchOptions(dtype=dtype)
     return TorchOptions(
         dtype=dtype,
@@ -94,7 +94,7 @@ def torch_options(settings: dict | None, dtype: str, device: str) -> TorchOption
 def cuda_graph_decision(device: str, options: TorchOptions) -> tuple[bool, str]:
     """Whether the runner captures a CUDA graph, and why (for the records): only on CUDA, only
     when asked, and not under a compile mode that captures graphs itself."""
-    if device != "cuda":
+    if not is_cuda(device):
         return False, f"off (CUDA graphs need a CUDA device, this runs on {device})"
     if not options.cuda_graphs:
         return False, "off (cuda_graphs is false)"
@@ -116,9 +116,10 @@ def variant_dtype(variant: str) -> str:
 
 
 def device_name(device: str) -> str:
-    """The name of the device that runs: the GPU's (torch.cuda.get_device_name) or the CPU's."""
-    if device == "cuda":
-        return torch.cuda.get_device_name(torch.cuda.current_device())
+    """The name of the device that runs: the GPU's (torch.cuda.get_device_name; `cuda:N` the
+    N-th the process sees) or the CPU's."""
+    if is_cuda(device):
+        return torch.cuda.get_device_name(torch_device(device))
     from . import cpu_model
 
     return cpu_model()
@@ -155,8 +156,9 @@ class TorchRunner:
         if fixed and not batch_size:
             raise ValueError("a compiled or CUDA-graphed head needs its fixed batch_size")
         self.batch_size = batch_size if fixed else None
-        self.keep_on_device = device == "cuda" if keep_on_device is None else keep_on_device
-        if device == "cuda":
+        on_cuda = self.torch_device.type == "cuda"  # cuda and cuda:N (a shard's GPU) alike
+        self.keep_on_device = on_cuda if keep_on_device is None else keep_on_device
+        if on_cuda:
             # one input shape: pick the fastest kernels, unless the same maps in every process
             # matter more (cuDNN's autotuning may pick another kernel, with other rounding, in
             # each process: GPU shards would then not gather byte-identically)
@@ -189,7 +191,7 @@ class TorchRunner:
         }
         if hasattr(self.head, "quantized"):
             record["heads"] = "int8 (Triton implicit-GEMM convolutions)"
-        if self.device == "cuda":
+        if self.torch_device.type == "cuda":
             record["cuda"] = torch.version.cuda
             record["cudnn"] = torch.backends.cudnn.version()
         return record
