@@ -344,3 +344,31 @@ def test_nms_per_image_falls_back_to_the_whole_list(monkeypatch):
     ours = _assert_batched_nms_kept(image, boxes, scores, labels, 3, settings)
     assert widths == [([0, 1, 2], 100), ([0], 1500)]
     assert [len(k) for k in ours] == [60, 60, 60]
+
+
+def test_detections_reach_the_host_in_one_copy_unchanged():
+    """Detector.detections_to_host packs a batch's detections into one tensor for one copy:
+    every image's boxes, scores and labels come back equal, in their own dtypes, contiguous;
+    an image without detections and an empty batch included. Labels up to 263 (MLPerf's
+    largest class index) are exact in float32."""
+    from retinaflow.detector import detections_to_host
+
+    gen = torch.Generator().manual_seed(3)
+    sizes = [5, 0, 300]
+    detections = [
+        {
+            "boxes": torch.rand(k, 4, generator=gen) * 800,
+            "scores": torch.rand(k, generator=gen),
+            "labels": torch.randint(0, 264, (k,), generator=gen),
+        }
+        for k in sizes
+    ]
+    detections[2]["labels"][0] = 263
+    host = detections_to_host(detections)
+    assert [len(h["scores"]) for h in host] == sizes
+    for got, want in zip(host, detections, strict=True):
+        for key in ("boxes", "scores", "labels"):
+            assert got[key].dtype == want[key].numpy().dtype
+            assert got[key].flags["C_CONTIGUOUS"]
+            assert np.array_equal(got[key], want[key].numpy())
+    assert detections_to_host([]) == []

@@ -3,9 +3,10 @@ variant's runner (runtime.open_runner), converts the 10 head maps, makes the anc
 and post-processes them where they are, timing the two stages ("inference", "postprocess")
 in its StageTimers: numpy maps (the CPU runners) on the host with
 postprocess.postprocess_detections, torch tensors (a runner whose maps stay on a device) on
-their device, so that only the final detections cross to the host: `on_device` "fast"
-(device_postprocess: the device's own kernels, a few launches a level) or "exact"
-(batched_postprocess: the CPU kernels' tie order reproduced, as the host path; slow on a GPU).
+their device, so that only the final detections cross to the host, in one copy a batch
+(detections_to_host): `on_device` "fast" (device_postprocess: the device's own kernels, a
+few launches a level) or "exact" (batched_postprocess: the CPU kernels' tie order
+reproduced, as the host path; slow on a GPU).
 
 Used by the infer rule's step (infer.infer_images: boxes in original pixels) and by LoadGen's
 system under test (perf/: an original size of (1, 1) per image, so that the final scaling
@@ -106,4 +107,34 @@ class Detector:
         detections = postprocess(
             class_maps, box_maps, anchors, self.size, list(originals), self.settings
         )
-        return [{k: v.cpu().numpy() for k, v in d.items()} for d in detections]
+        if on_device:
+            return detections_to_host(detections)
+        return [{k: v.numpy() for k, v in d.items()} for d in detections]
+
+
+def detections_to_host(detections: list[dict[str, torch.Tensor]]) -> list[dict[str, np.ndarray]]:
+    """A batch's detections from their device to numpy in one copy (one sync), not three an
+    image: they travel as one [total, 6] tensor in the boxes' dtype (float32: the scores are
+    float32 too, and labels, class indices far below 2^24, are exact in it) and are split
+    back on the host, each in its own dtype, contiguous."""
+    if not detections:
+        return []
+    first = detections[0]
+    dtypes = {key: first[key].dtype for key in ("boxes", "scores", "labels")}
+    counts = [len(d["scores"]) for d in detections]
+    columns = [
+        torch.cat(
+            [d["boxes"], d["scores"][:, None].to(d["boxes"]), d["labels"][:, None].to(d["boxes"])],
+            1,
+        )
+        for d in detections
+    ]
+    packed = torch.cat(columns).cpu()
+    return [
+        {
+            "boxes": part[:, :4].to(dtypes["boxes"]).contiguous().numpy(),
+            "scores": part[:, 4].to(dtypes["scores"]).contiguous().numpy(),
+            "labels": part[:, 5].to(dtypes["labels"]).contiguous().numpy(),
+        }
+        for part in packed.split(counts)
+    ]
