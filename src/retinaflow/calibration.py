@@ -101,6 +101,24 @@ def read_calibration_list(path: str | os.PathLike, image_dir: str | os.PathLike)
     return paths
 
 
+def quantization_images(
+    path: str | os.PathLike, image_dir: str | os.PathLike, evaluation_annotations
+) -> list[Path]:
+    """What an int8 calibration reads: the list's image paths (read_calibration_list), after
+    check_disjoint refused any image of the scored split."""
+    check_disjoint(path, evaluation_annotations)
+    return read_calibration_list(path, image_dir)
+
+
+def calibration_record(description: dict, images: int, path: str | os.PathLike) -> dict:
+    """A quantize record's `calibration`: the set (calibration_set of the configured
+    description, with the number of images really read) and its list file."""
+    return {
+        **calibration_set(description["source"], images, description.get("seed")),
+        "list": str(path),
+    }
+
+
 def read_mlperf_calibration_list(path: str | os.PathLike = MLPERF_CALIBRATION_LIST) -> list[str]:
     """MLPerf's 500-image list (no trailing newline in the original), checked by md5, sorted."""
     data = Path(path).read_bytes() if Path(path).is_file() else None

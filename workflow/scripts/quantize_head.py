@@ -1,6 +1,6 @@
 """Rule quantize_head: calibrate the export on the calibration list -> QDQ int8 ONNX."""
 
-from retinaflow.calibration import calibration_set, check_disjoint, read_calibration_list
+from retinaflow.calibration import calibration_record, quantization_images
 from retinaflow.io import write_json
 from retinaflow.quantize import quantize_head
 from retinaflow.scripting import config_keys, job_logging
@@ -14,11 +14,11 @@ settings = config_keys(
 )
 with job_logging(snakemake.log[0], snakemake.threads, settings=settings) as log:
     p = snakemake.params
-    # never calibrate on a scored image: the list must share none with the evaluation split
-    check_disjoint(snakemake.input.calibration, snakemake.input.evaluation)
-    images = read_calibration_list(snakemake.input.calibration, snakemake.input.calibration_images)
+    inputs = snakemake.input
+    # never a scored image: the list must share none with the evaluation split
+    images = quantization_images(inputs.calibration, inputs.calibration_images, inputs.evaluation)
     record = quantize_head(
-        snakemake.input.onnx,
+        inputs.onnx,
         snakemake.output.onnx,
         images,
         p.image_size,
@@ -29,10 +29,6 @@ with job_logging(snakemake.log[0], snakemake.threads, settings=settings) as log:
         percentile=p.percentile,
         histogram_bins=p.histogram_bins,
     )
-    c = p.calibration
-    record["calibration"] = {
-        **calibration_set(c["source"], len(images), c.get("seed")),
-        "list": str(snakemake.input.calibration),
-    }
+    record["calibration"] = calibration_record(p.calibration, len(images), inputs.calibration)
     write_json(snakemake.output.record, record)
     log.info("quantized with %s on %d images", snakemake.wildcards.method, len(images))

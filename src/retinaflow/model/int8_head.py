@@ -74,10 +74,10 @@ def calibrate(head: HeadMaps, batches: Iterable[torch.Tensor]) -> dict[str, floa
 
 def expected_names(head: HeadMaps) -> list[str]:
     """The tensor names calibration gives for this head."""
-    names = []
+    names, towers = [], tower_convs(head)
     for level in range(NUM_LEVELS):
         names.append(input_name(level))
-        for tower, (convs, _) in tower_convs(head).items():
+        for tower, (convs, _) in towers.items():
             names += [output_name(level, tower, i) for i in range(len(convs))]
     return names
 
