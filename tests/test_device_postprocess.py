@@ -2,6 +2,8 @@
 in the device's own kernels. On the CPU it must give the host post-processing's detections
 on maps whose candidate scores do not tie, and the same detections as a set where they do."""
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -12,11 +14,13 @@ from retinaflow import device_postprocess
 from retinaflow.batched_nms import batched_greedy_nms, threshold_below
 from retinaflow.device_postprocess import (
     _flat_logits,
+    device_postprocess_batch,
     device_postprocess_detections,
     nms_per_image,
 )
 from retinaflow.model.architectures import anchor_generator
 from retinaflow.postprocess import level_anchors, postprocess_detections
+from retinaflow.radix_topk import top_k_rows
 
 from .configs import postprocess_settings
 from .test_postprocess import _map_sizes, _random_head_maps, _tied_head_maps
@@ -72,7 +76,7 @@ def test_detector_takes_the_device_path_for_tensors():
 
     class_maps, box_maps = _random_head_maps(2, 6, _map_sizes(320), 11)
     detector = Detector(None, "demo", 320, postprocess_settings())
-    assert detector.device_postprocess is device_postprocess_detections
+    assert detector.device_postprocess is device_postprocess_batch
     tensors = detector.postprocess_maps(class_maps + box_maps, ORIGINALS[:2])
     arrays = detector.postprocess_maps([m.numpy() for m in class_maps + box_maps], ORIGINALS[:2])
     for mine, host in zip(tensors, arrays, strict=True):
@@ -333,7 +337,7 @@ def test_nms_per_image_falls_back_to_the_whole_list(monkeypatch):
     monkeypatch.setattr(
         device_postprocess,
         "_first_kept",
-        lambda *args: widths.append((args[5], args[6])) or first_kept(*args),
+        lambda *args: widths.append((args[3], args[4])) or first_kept(*args),
     )
     settings = postprocess_settings(detections_per_img=60)
     image, boxes, scores, labels = _candidates([1500, 500, 90], 2, seed=8)
@@ -372,3 +376,22 @@ def test_detections_reach_the_host_in_one_copy_unchanged():
             assert got[key].flags["C_CONTIGUOUS"]
             assert np.array_equal(got[key], want[key].numpy())
     assert detections_to_host([]) == []
+
+
+def test_the_gpus_top_k_gives_the_same_detections(monkeypatch):
+    """On a GPU the levels' top-k is radix_topk's Triton passes (float16 maps); here they run
+    in Triton's interpreter in the whole post-processing, tied maps included, and must give
+    exactly the torch ops' detections (one selection rule: equal logits by position)."""
+    class_maps, box_maps = _tied_head_maps(2, 6, _map_sizes(160), 3, plateau_locations=100)
+    maps = [m.half().contiguous(memory_format=torch.channels_last) for m in class_maps + box_maps]
+    torch_ops, _ = _both(maps[:5], maps[5:], 160, postprocess_settings(), ORIGINALS[:2])
+    monkeypatch.setattr(
+        device_postprocess,
+        "top_k_rows",
+        functools.partial(top_k_rows, backend="triton", chunk=4096, block=512),
+    )
+    triton_passes, _ = _both(maps[:5], maps[5:], 160, postprocess_settings(), ORIGINALS[:2])
+    assert sum(len(d["scores"]) for d in torch_ops) > 300  # not two empty images
+    for mine, ref in zip(triton_passes, torch_ops, strict=True):
+        for key in ("boxes", "scores", "labels"):
+            assert torch.equal(mine[key], ref[key])

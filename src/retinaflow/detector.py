@@ -4,8 +4,8 @@ and post-processes them where they are, timing the two stages ("inference", "pos
 in its StageTimers: numpy maps (the CPU runners) on the host with
 postprocess.postprocess_detections, torch tensors (a runner whose maps stay on a device) on
 their device, so that only the final detections cross to the host, in one copy a batch
-(detections_to_host): `on_device` "fast" (device_postprocess: the device's own kernels, a
-few launches a level) or "exact" (batched_postprocess: the CPU kernels' tie order
+(BatchDetections.to_host, detections_to_host): `on_device` "fast" (device_postprocess: the
+device's own kernels in fixed shapes, a few launches a level) or "exact" (batched_postprocess: the CPU kernels' tie order
 reproduced, as the host path; slow on a GPU).
 
 Used by the infer rule's step (infer.infer_images: boxes in original pixels) and by LoadGen's
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .batched_postprocess import batched_postprocess_detections
-from .device_postprocess import device_postprocess_detections
+from .device_postprocess import BatchDetections, device_postprocess_batch
 from .model.architectures import anchor_generator
 from .model.head import NUM_LEVELS
 from .postprocess import PostprocessSettings, level_anchors, postprocess_detections
@@ -56,7 +56,7 @@ class Detector:
         self._device_anchors: dict[torch.device, list[torch.Tensor]] = {}  # copies, made once
         self._streams = threading.local()
         self.device_postprocess = {
-            "fast": device_postprocess_detections,
+            "fast": device_postprocess_batch,
             "exact": batched_postprocess_detections,
         }[on_device]
 
@@ -107,6 +107,8 @@ class Detector:
         detections = postprocess(
             class_maps, box_maps, anchors, self.size, list(originals), self.settings
         )
+        if isinstance(detections, BatchDetections):
+            return detections.to_host()
         if on_device:
             return detections_to_host(detections)
         return [{k: v.numpy() for k, v in d.items()} for d in detections]

@@ -1,13 +1,14 @@
 """Post-processing where a GPU runner's maps are: torchvision's RetinaNet steps on the whole
-batch, in the device's own kernels, with a handful of launches per level, a few host syncs
+batch, in fixed shapes ([images, candidates]), with a few launches per level, one host sync
 per batch (none per image) and nothing but the final detections copied to the host.
 
-Per level, one torch.topk over each image's logits in the maps' own memory layout (NCHW: the
-[A, K, H*W] order; channels-last, as a channels-last head leaves them: torchvision's own
-[H*W, A, K] order, read without a copy), then the sigmoid and the score threshold on those k,
-the BoxCoder decode and the clip, all for the batch at once. Taking the top k logits before
-the threshold keeps exactly the scores torchvision keeps (sigmoid is monotonic, so the k best
-logits give the k best scores), and the rows go through the same ops as torchvision's.
+Per level, each image's best `topk_candidates` logits (radix_topk.top_k_rows: a radix select
+in the maps' own memory layout, NCHW's [A, K, H*W] order or, as a channels-last head leaves
+them, torchvision's own [H*W, A, K] order, read without a copy), then the sigmoid and the
+score threshold on those k (a mask: the shapes stay fixed), the BoxCoder decode and the
+clip, all for the batch at once. Taking the top k logits before the threshold keeps exactly
+the scores torchvision keeps (sigmoid is monotonic, so the k best logits give the k best
+scores), and the rows go through the same ops as torchvision's.
 
 NMS then runs for all images at once (batched_nms.batched_greedy_nms): per image the result
 of torchvision's `batched_nms` with its coordinate trick (boxes shifted by label * (the
@@ -15,10 +16,10 @@ image's largest coordinate + 1)), computed as its CPU kernel computes it, and in
 scores descending, equal scores in candidate order (by level, then by rank in the level).
 Where no two candidate scores tie, the detections are thus torchvision's on that device (but
 for an IoU within an ulp of the threshold, which its CUDA kernel rounds its own way:
-batched_nms). Among equal scores, which ones a top-k takes is the device's topk's choice
-(torchvision's is its CPU kernels' on the CPU, its CUDA kernels' on a GPU), so where scores
-tie only the multiset of scores is promised; `batched_postprocess` reproduces the CPU's
-choice when that matters.
+batched_nms). Among equal logits at a level's k-th place, the top-k takes the first in the
+map's memory order, on every device and run; torchvision takes its topk kernel's choice, so
+where scores tie only the multiset of scores is promised; `batched_postprocess` reproduces
+the CPU's choice when that matters.
 
 NMS is greedy in score order, so the first `detections_per_img` boxes it keeps depend only on
 the boxes up to the last of them: NMS over an image's NMS_PREFIX best candidates that keeps at
@@ -29,13 +30,57 @@ to 5 * topk_candidates (5,000) candidates, and NMS compares every pair.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 from torchvision.ops import boxes as box_ops
 
 from .batched_nms import batched_greedy_nms
 from .postprocess import BOX_CODER, PostprocessSettings, original_scale
+from .radix_topk import top_k_rows
 
 NMS_PREFIX = 1000  # an image's best candidates NMS sees first (all if they keep too few)
+
+
+@dataclass
+class BatchDetections:
+    """A batch's detections on the device, padded to the most any image kept: boxes
+    [N, D, 4] (xyxy, original pixels), scores [N, D] and labels [N, D], best first; image i
+    holds its first counts[i]."""
+
+    boxes: torch.Tensor
+    scores: torch.Tensor
+    labels: torch.Tensor
+    counts: list[int]
+
+    def per_image(self) -> list[dict[str, torch.Tensor]]:
+        """Each image's detections as views (no copy)."""
+        return [
+            {"boxes": self.boxes[i, :c], "scores": self.scores[i, :c], "labels": self.labels[i, :c]}
+            for i, c in enumerate(self.counts)
+        ]
+
+    def to_host(self) -> list[dict[str, np.ndarray]]:
+        """numpy detections per image, from one copy (one sync): the batch travels as one
+        [N, D, 6] float32 tensor (labels, class indices far below 2^24, are exact in it) and
+        is split on the host, each field contiguous in its own dtype."""
+        packed = torch.cat(
+            [
+                self.boxes,
+                self.scores[..., None].to(self.boxes),
+                self.labels[..., None].to(self.boxes),
+            ],
+            2,
+        ).cpu()
+        return [
+            {
+                "boxes": packed[i, :c, :4].to(self.boxes.dtype).contiguous().numpy(),
+                "scores": packed[i, :c, 4].to(self.scores.dtype).contiguous().numpy(),
+                "labels": packed[i, :c, 5].to(self.labels.dtype).contiguous().numpy(),
+            }
+            for i, c in enumerate(self.counts)
+        ]
 
 
 def _flat_logits(class_map: torch.Tensor) -> tuple[torch.Tensor, bool]:
@@ -49,7 +94,7 @@ def _flat_logits(class_map: torch.Tensor) -> tuple[torch.Tensor, bool]:
 
 
 def _deltas(box_map: torch.Tensor, image, anchor, location) -> torch.Tensor:
-    """[m, 4] float32 box deltas of the given rows, read in the box map's own layout."""
+    """[..., 4] float32 box deltas of the given rows, read in the box map's own layout."""
     n, channels, h, w = box_map.shape
     num_anchors = channels // 4
     if box_map.permute(0, 2, 3, 1).is_contiguous():
@@ -59,129 +104,126 @@ def _deltas(box_map: torch.Tensor, image, anchor, location) -> torch.Tensor:
 
 
 def _level_candidates(class_map, box_map, anchors, image_size, settings):
-    """(image, boxes, scores, labels) of one level: per image the best `topk_candidates`
-    scores above the threshold, decoded and clipped, best first within each image."""
-    _, channels, h, w = class_map.shape
+    """(boxes [N, k, 4], scores [N, k], labels [N, k], valid [N, k]) of one level: per image
+    its best k logits' rows, decoded and clipped, best first; `valid`: the score is above the
+    threshold (the other rows' boxes are zeros)."""
+    n, channels, h, w = class_map.shape
     num_anchors = box_map.shape[1] // 4
     num_classes = channels // num_anchors
     logits, channels_last = _flat_logits(class_map)
-    k = min(settings.topk_candidates, logits.shape[1])
-    top, index = logits.topk(k, dim=1)
+    top, index = top_k_rows(logits, settings.topk_candidates)
     scores = torch.sigmoid(top.float())
-    image, rank = (scores > settings.score_thresh).nonzero().unbind(1)
-    index = index[image, rank]
+    valid = scores > settings.score_thresh
     if channels_last:  # index = location * (A*K) + anchor * K + class
         location, rest = index // channels, index % channels
         anchor, label = rest // num_classes, rest % num_classes
     else:  # index = anchor * (K*H*W) + class * (H*W) + location
         anchor, rest = index // (num_classes * h * w), index % (num_classes * h * w)
         label, location = rest // (h * w), rest % (h * w)
-    deltas = _deltas(box_map, image, anchor, location)
-    boxes = BOX_CODER.decode_single(deltas, anchors[location * num_anchors + anchor])
-    boxes = box_ops.clip_boxes_to_image(boxes, image_size)
-    return image, boxes, scores[image, rank], label
+    image = torch.arange(n, device=index.device)[:, None].expand_as(index)
+    deltas = _deltas(box_map, image, anchor, location).reshape(-1, 4)
+    boxes = BOX_CODER.decode_single(deltas, anchors[(location * num_anchors + anchor).reshape(-1)])
+    boxes = box_ops.clip_boxes_to_image(boxes, image_size).view(*index.shape, 4)
+    boxes = torch.where(valid[..., None], boxes, 0.0)
+    return boxes, scores, label, valid
 
 
-def device_postprocess_detections(
+def device_postprocess_batch(
     class_maps: list[torch.Tensor],
     box_maps: list[torch.Tensor],
     anchors: list[torch.Tensor],
     image_size: tuple[int, int],
     original_sizes: list[tuple[int, int]],
     settings: PostprocessSettings,
-) -> list[dict[str, torch.Tensor]]:
-    """Per image `boxes` (xyxy, original pixels), `scores`, `labels`, best first, on the
-    maps' device. `anchors`: postprocess.level_anchors, on that device."""
-    n = class_maps[0].shape[0]
+) -> BatchDetections:
+    """The batch's detections (BatchDetections), best first, on the maps' device.
+    `anchors`: postprocess.level_anchors, on that device."""
     levels = [
         _level_candidates(c, b, a, image_size, settings)
         for c, b, a in zip(class_maps, box_maps, anchors, strict=True)
     ]
-    image, boxes, scores, labels = (torch.cat(p) for p in zip(*levels, strict=True))
-    kept = nms_per_image(image, boxes, scores, labels, n, settings)
-    scale = original_scale(original_sizes, image_size, class_maps[0].device)
-    return [
-        {"boxes": boxes[keep] * scale[i], "scores": scores[keep], "labels": labels[keep]}
-        for i, keep in enumerate(kept)
+    boxes, scores, labels, valid = (torch.cat(p, 1) for p in zip(*levels, strict=True))
+    rows, counts = nms_rows(boxes, scores, labels, valid, settings)
+    scale = original_scale(original_sizes, image_size, boxes.device)
+    return BatchDetections(
+        boxes.gather(1, rows[..., None].expand(-1, -1, 4)) * scale[:, None],
+        scores.gather(1, rows),
+        labels.gather(1, rows),
+        counts,
+    )
+
+
+def device_postprocess_detections(*args, **kwargs) -> list[dict[str, torch.Tensor]]:
+    """device_postprocess_batch's detections per image: `boxes` (xyxy, original pixels),
+    `scores`, `labels`, best first, on the maps' device."""
+    return device_postprocess_batch(*args, **kwargs).per_image()
+
+
+def nms_rows(boxes, scores, labels, valid, settings: PostprocessSettings):
+    """([N, D] rows, counts): per image the candidates (columns of these [N, C] tensors, in
+    candidate order) that torchvision's batched_nms (coordinate trick) keeps on its valid
+    ones, the first `detections_per_img`, best first; image i's first counts[i] rows are
+    real, the rest padding. All images at once, one host sync."""
+    n, width = scores.shape
+    if width == 0:
+        return torch.zeros(n, 0, dtype=torch.int64, device=scores.device), [0] * n
+    order = scores.masked_fill(~valid, -torch.inf).sort(dim=1, descending=True, stable=True)
+    order = order.indices  # by score, equal scores in candidate order, the invalid last
+    boxes = boxes.gather(1, order[..., None].expand(-1, -1, 4))
+    scores, labels, valid = scores.gather(1, order), labels.gather(1, order), valid.gather(1, order)
+    shifted = _class_offsets(boxes, labels, valid)
+    prefix = min(NMS_PREFIX, width)
+    first = torch.zeros_like(valid)
+    everyone = list(range(n))
+    first[:, :prefix] = _first_kept(shifted, scores, valid, everyone, prefix, settings)
+    kept, candidates = torch.stack([first.sum(1), valid.sum(1)]).tolist()  # the sync
+    short = [
+        i for i in everyone if candidates[i] > prefix and kept[i] < settings.detections_per_img
     ]
+    if short:
+        first[short] = _first_kept(shifted, scores, valid, short, width, settings)
+        kept = first.sum(1).tolist()
+    most = max(kept, default=0)
+    # the kept columns first, in rank order (a stable sort of "not kept")
+    rows = (~first).to(torch.uint8).sort(dim=1, stable=True).indices[:, :most]
+    return order.gather(1, rows), kept
+
+
+def _class_offsets(boxes, labels, valid) -> torch.Tensor:
+    """batched_nms' coordinate trick per image: boxes + label * (the largest coordinate of
+    all that image's (valid) candidates + 1), in the same float32 ops as torchvision's."""
+    largest = boxes.amax(2).masked_fill(~valid, -torch.inf).amax(1)
+    largest = torch.where(valid.any(1), largest, 0.0)  # no candidates: no offsets needed
+    return boxes + (labels.to(boxes) * (largest[:, None] + 1))[..., None]
+
+
+def _first_kept(shifted, scores, valid, images: list[int], width: int, settings):
+    """Keep mask [len(images), width]: for each of `images`, the rows among its `width`
+    best that NMS on those keeps, only the first `detections_per_img`."""
+    keep = batched_greedy_nms(
+        shifted[images, :width], scores[images, :width], valid[images, :width], settings.nms_thresh
+    )
+    return keep & (keep.cumsum(1) <= settings.detections_per_img)
 
 
 def nms_per_image(image, boxes, scores, labels, n: int, settings: PostprocessSettings):
-    """Per image of the n: the candidates (indices into these lists) that torchvision's
-    batched_nms (coordinate trick) keeps on that image's candidates in their order here, the
-    first `detections_per_img`, best first; all images at once."""
-    order = _best_first_by_image(image, scores)
-    image, boxes, scores, labels = image[order], boxes[order], scores[order], labels[order]
-    shifted = _class_offsets(boxes, labels, image, n)
-    return [order[rows] for rows in _nms_rows(shifted, scores, image, n, settings)]
-
-
-def _best_first_by_image(image: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-    """The candidates' order by image, then score descending; equal scores stay in candidate
-    order (both sorts stable), the order torchvision's CPU nms takes them in."""
-    order = scores.sort(descending=True, stable=True).indices
-    return order[image[order].sort(stable=True).indices]
-
-
-def _class_offsets(boxes, labels, image, n: int) -> torch.Tensor:
-    """batched_nms' coordinate trick per image: boxes + label * (the largest coordinate of
-    all that image's candidates + 1), in the same float32 ops as torchvision's."""
-    largest = boxes.new_full((n,), -torch.inf)
-    largest.scatter_reduce_(0, image, boxes.amax(1), "amax")
-    return boxes + (labels.to(boxes) * (largest[image] + 1))[:, None]
-
-
-def _nms_rows(shifted, scores, image, n: int, settings: PostprocessSettings):
-    """Per image the rows (of the candidates, sorted by `_best_first_by_image`) of its best
-    `detections_per_img` after NMS, best first: NMS on the NMS_PREFIX best of every image
-    at once, then on the whole lists of the images whose prefix kept too few."""
+    """nms_rows on flat candidate lists (image index, boxes, scores, labels): per image of
+    the n, the indices into these lists that it keeps, best first."""
     counts = torch.bincount(image, minlength=n)
+    width = int(counts.max()) if len(image) else 0
+    order = image.sort(stable=True).indices  # by image, in list order
     start = counts.cumsum(0) - counts
-    rank = torch.arange(len(image), device=image.device) - start[image]
-    counts_host = counts.tolist()
-    prefix = min(NMS_PREFIX, max(counts_host, default=0))
-    everyone = list(range(n))
-    rows = _first_kept(shifted, scores, image, rank, start, everyone, prefix, settings)
-    short = [
-        i
-        for i in everyone
-        if counts_host[i] > prefix and len(rows[i]) < settings.detections_per_img
-    ]
-    if short:
-        width = max(counts_host[i] for i in short)
-        whole = _first_kept(shifted, scores, image, rank, start, short, width, settings)
-        for i, kept in zip(short, whole, strict=True):
-            rows[i] = kept
-    return rows
+    column = torch.arange(len(image), device=image.device) - start[image[order]]
+    slot = image[order] * width + column
 
+    def padded(values, fill):
+        out = values.new_full((n * width, *values.shape[1:]), fill)
+        out[slot] = values[order]
+        return out.view(n, width, *values.shape[1:])
 
-def _first_kept(shifted, scores, image, rank, start, images: list[int], width: int, settings):
-    """For each of `images`: the rows that NMS on its `width` best candidates keeps, the
-    first `detections_per_img`, best first (one host sync for their counts)."""
-    slot = torch.full_like(start, -1)
-    slot[images] = torch.arange(len(images), device=start.device)
-    keep = _ranked_nms(shifted, scores, slot[image], rank, len(images), width, settings)
-    first = keep & (keep.cumsum(1) <= settings.detections_per_img)
-    taken = first.sum(1).tolist()
-    rows = start[images][:, None] + torch.arange(width, device=start.device)
-    return list(rows[first].split(taken))
-
-
-def _ranked_nms(shifted, scores, slot, rank, n: int, width: int, settings):
-    """Keep mask [n, width], by rank: NMS on the `width` best candidates of each image with
-    a `slot` (0..n-1; -1: left out), all at once. The candidates left out go to a spare last
-    row (a scatter, no host sync), which is dropped."""
-    inside = (slot >= 0) & (rank < width)
-    target = torch.where(inside, slot * width + rank, n * width)
-    boxes = shifted.new_zeros(n * width + 1, 4)
-    boxes[target] = shifted
-    ranked_scores = scores.new_full((n * width + 1,), -torch.inf)
-    ranked_scores[target] = scores
-    valid = torch.zeros(n * width + 1, dtype=torch.bool, device=scores.device)
-    valid[target] = inside
-    return batched_greedy_nms(
-        boxes[:-1].view(n, width, 4),
-        ranked_scores[:-1].view(n, width),
-        valid[:-1].view(n, width),
-        settings.nms_thresh,
+    valid = padded(torch.ones_like(image, dtype=torch.bool), False)
+    rows, kept = nms_rows(
+        padded(boxes, 0.0), padded(scores, 0.0), padded(labels, 0), valid, settings
     )
+    flat = padded(torch.arange(len(image), device=image.device), -1)
+    return [flat[i].gather(0, rows[i, :c]) for i, c in enumerate(kept)]

@@ -1,0 +1,100 @@
+"""radix_topk.top_k_rows promises exactly the first k of a stable descending sort: the k
+largest values, best first, equal values by position. Both backends are held to that oracle
+on the hard cases (ties across chunk boundaries, one value everywhere, signed zeros,
+infinities, k at and beyond the row's length); the Triton passes run in Triton's interpreter
+here, with small chunks and blocks so that a row spans many programs and tiles."""
+
+import pytest
+import torch
+
+from retinaflow.radix_topk import top_k_rows
+
+# small enough for the interpreter, small enough that rows span several chunks and tiles
+SMALL = {"chunk": 1024, "block": 256}
+
+
+def _oracle(rows, k):
+    values, positions = rows.sort(dim=1, descending=True, stable=True)
+    return values[:, :k], positions[:, :k]
+
+
+def _assert_oracle(rows, k, backend):
+    values, positions = top_k_rows(rows, k, backend=backend, **SMALL)
+    want_values, want_positions = _oracle(rows, k)
+    assert values.dtype == rows.dtype and positions.dtype == torch.int64
+    assert torch.equal(positions, want_positions)
+    assert torch.equal(values, want_values)
+
+
+def _rows(kind, dtype):
+    gen = torch.Generator().manual_seed(len(kind))
+    if kind == "random":
+        return torch.randn(3, 5000, generator=gen).to(dtype)
+    if kind == "ties":  # seven values only: ties straddle every chunk and the k-th place
+        return (torch.randint(-3, 4, (2, 7000), generator=gen) * 0.5).to(dtype)
+    if kind == "one value":
+        return torch.full((2, 3000), -1.0, dtype=dtype)
+    if kind == "signed zeros":  # -0.0 == +0.0: ties by position, whatever the sign bit
+        rows = torch.randn(2, 4000, generator=gen).clamp(max=0.0).to(dtype)
+        rows[0, ::3] = -0.0
+        return rows
+    if kind == "infinities":
+        rows = torch.randn(2, 3000, generator=gen).to(dtype)
+        rows[:, 100::700] = torch.inf
+        rows[:, 50::300] = -torch.inf
+        return rows
+    if kind == "dense logits":  # the random-weight head's maps: N(-1, 0.05) in float16
+        return (torch.randn(2, 20000, generator=gen) * 0.05 - 1).to(dtype)
+    raise AssertionError(kind)
+
+
+KINDS = ["random", "ties", "one value", "signed zeros", "infinities", "dense logits"]
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("kind", KINDS)
+def test_equals_a_stable_descending_sort(kind, dtype, backend):
+    rows = _rows(kind, dtype)
+    for k in (1, 37, 1000, rows.shape[1] - 1):
+        _assert_oracle(rows, k, backend)
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize(
+    "shape", [(1, 1), (1, 255), (4, 1024), (2, 1025), (1, 3 * 1024 + 17)], ids=str
+)
+def test_rows_at_block_and_chunk_edges(shape, backend):
+    """Rows shorter than a tile, exactly a chunk, a chunk and one, and k beyond the row
+    (every value, sorted)."""
+    rows = (torch.randn(*shape, generator=torch.Generator().manual_seed(1)) * 4).round()
+    rows = rows.half()
+    for k in (1, shape[1], shape[1] + 5):
+        _assert_oracle(rows, k, backend)
+
+
+def test_float32_rows_take_the_torch_ops():
+    rows = torch.randn(2, 3000, generator=torch.Generator().manual_seed(2))
+    _assert_oracle(rows, 100, "auto")
+    with pytest.raises(ValueError, match="float16/bfloat16, not torch.float32"):
+        top_k_rows(rows, 10, backend="triton")
+    with pytest.raises(ValueError, match="backend 'cuda' is not one of"):
+        top_k_rows(rows, 10, backend="cuda")
+
+
+def test_nothing_to_take():
+    rows = torch.randn(3, 50).half()
+    for backend in ("torch", "triton"):
+        values, positions = top_k_rows(rows, 0, backend=backend)
+        assert values.shape == positions.shape == (3, 0)
+    values, positions = top_k_rows(rows[:0], 10)
+    assert values.shape == positions.shape == (0, 10)
+
+
+def test_a_channels_last_levels_rows_are_read_in_place():
+    """The device path hands a channels-last map's flat view; the selection reads it as it
+    is (positions in that memory order) and gives the sort's answer."""
+    nhwc = torch.randn(2, 6, 7, 54, generator=torch.Generator().manual_seed(4)).half()
+    rows = nhwc.permute(0, 3, 1, 2).permute(0, 2, 3, 1).reshape(2, -1)
+    assert rows.data_ptr() == nhwc.data_ptr()
+    _assert_oracle(rows, 300, "triton")
