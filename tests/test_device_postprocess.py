@@ -164,11 +164,11 @@ def _padded(images, seed=0):
     return boxes, scores, valid
 
 
-def _assert_torchvision_kept(images, threshold=0.5):
+def _assert_torchvision_kept(images, threshold=0.5, backend="auto"):
     """batched_greedy_nms on the images as one padded batch keeps what torchvision.ops.nms
     keeps on each, in its order (score descending, stably); returns torchvision's."""
     boxes, scores, valid = _padded(images)
-    keep = batched_greedy_nms(boxes, scores, valid, threshold)
+    keep = batched_greedy_nms(boxes, scores, valid, threshold, backend=backend)
     references = []
     for b in range(len(images)):
         where = valid[b].nonzero().squeeze(1)
@@ -184,17 +184,21 @@ def _image(boxes, scores):
     return boxes, torch.tensor(scores, dtype=torch.float32)
 
 
-def test_batched_nms_on_ties_and_identical_boxes():
+def _tie_images():
+    """Images of equal scores and identical boxes, and what torchvision keeps of each."""
     same = [[1.0, 1.0, 5.0, 6.0]]
-    kept = _assert_torchvision_kept(
-        [
-            _image(same * 4 + [[20.0, 20.0, 30.0, 30.0]] * 2, [0.7] * 6),
-            _image(same * 3 + [[2.0, 1.0, 5.0, 6.0]], [0.3, 0.9, 0.9, 0.9]),
-            _image([[3.0, 3.0, 3.0, 8.0]] * 3, [0.5] * 3),  # no area: IoU 0/0, all kept
-            _image([[0.0, 0.0, 10.0, 10.0], [20.0, 0.0, 30.0, 10.0]] * 3, [0.6] * 6),
-        ]
-    )
-    assert kept == [[0, 4], [1], [0, 1, 2], [0, 1]]
+    images = [
+        _image(same * 4 + [[20.0, 20.0, 30.0, 30.0]] * 2, [0.7] * 6),
+        _image(same * 3 + [[2.0, 1.0, 5.0, 6.0]], [0.3, 0.9, 0.9, 0.9]),
+        _image([[3.0, 3.0, 3.0, 8.0]] * 3, [0.5] * 3),  # no area: IoU 0/0, all kept
+        _image([[0.0, 0.0, 10.0, 10.0], [20.0, 0.0, 30.0, 10.0]] * 3, [0.6] * 6),
+    ]
+    return images, [[0, 4], [1], [0, 1, 2], [0, 1]]
+
+
+def test_batched_nms_on_ties_and_identical_boxes():
+    images, expected = _tie_images()
+    assert _assert_torchvision_kept(images) == expected
 
 
 # Two boxes whose IoU is 0.5 plus an ulp with the union summed as torchvision's kernels sum
@@ -205,9 +209,10 @@ ROUNDED_OVER = (
 )
 
 
-def test_batched_nms_at_the_threshold():
-    """IoU exactly 0.5 in float32 is not over it (kept), one ulp over is (suppressed), one
-    ulp under is not; equal scores with either box first."""
+def _threshold_images():
+    """Pairs of boxes whose IoU is exactly 0.5 in float32 (not over it: both kept), one ulp
+    over (suppressed), one ulp under (kept); equal scores with either box first. The images
+    and what torchvision keeps of each."""
     a, b = (np.float32(box) for box in ROUNDED_OVER)
     inter, area_a, area_b = (a[2] - b[0]) * (a[3] - a[1]), _area(a), _area(b)
     assert inter / (area_a + (area_b - inter)) == np.float32(0.5)
@@ -223,8 +228,12 @@ def test_batched_nms_at_the_threshold():
         assert _iou32(a, b) == np.float32(iou) and _iou32(b, a) == np.float32(iou)
         images += [_image([a, b], [0.9, 0.8]), _image([b, a], [0.9, 0.8])]
         images += [_image([a, b], [0.4, 0.4]), _image([b, a], [0.4, 0.4])]
-    kept = _assert_torchvision_kept(images)
-    assert kept == [[0, 1]] * 12 + [[0]] * 8
+    return images, [[0, 1]] * 12 + [[0]] * 8
+
+
+def test_batched_nms_at_the_threshold():
+    images, expected = _threshold_images()
+    assert _assert_torchvision_kept(images) == expected
 
 
 def test_batched_nms_compares_with_the_threshold_in_double():
@@ -237,14 +246,17 @@ def test_batched_nms_compares_with_the_threshold_in_double():
     assert _assert_torchvision_kept([_image([a, b], [0.9, 0.8])], threshold=0.3) == [[0]]
 
 
-def test_batched_nms_follows_suppression_chains():
+def _chain_images():
     """A suppresses B, B would suppress C (but is gone), C is kept: down a chain of 60 boxes
-    every other one is kept, far more fixed-point steps than one convergence check covers."""
+    every other one is kept (forwards, backwards, and a chain of 3)."""
     chain = [[3.0 * i, 0.0, 3.0 * i + 10.0, 10.0] for i in range(60)]
     falling = [1.0 - i / 100 for i in range(60)]
-    kept = _assert_torchvision_kept(
-        [_image(chain, falling), _image(chain[::-1], falling), _image(chain[:3], falling[:3])]
-    )
+    return [_image(chain, falling), _image(chain[::-1], falling), _image(chain[:3], falling[:3])]
+
+
+def test_batched_nms_follows_suppression_chains():
+    """Down the chains far more fixed-point steps than one convergence check covers."""
+    kept = _assert_torchvision_kept(_chain_images())
     assert kept[0] == list(range(0, 60, 2)) and kept[2] == [0, 2]
 
 

@@ -17,8 +17,12 @@ to nearest and nvcc may fuse its multiply-adds; its result can then differ from 
 where an IoU is within an ulp of the threshold. This module gives the CPU kernel's result on
 any device.
 
-The greedy pass itself is a fixed point (`_greedy_fixed_point`), found by iterating one
-batched step for all images together, with a host sync every CHECK_EVERY steps.
+On CUDA, for up to triton_nms.MAX_BOXES boxes an image, the greedy pass runs in one Triton
+kernel (triton_nms: one program per image, the same IoU operations, no host sync, no [B, P,
+P] matrix). Otherwise it is a fixed point (`_greedy_fixed_point`), found by iterating one
+batched step for all images together, with a host sync every CHECK_EVERY steps; wider lists
+(the rare fallback where an image's whole candidate list runs) take this path on the GPU too,
+their boxes being more than the kernel's registers hold.
 """
 
 from __future__ import annotations
@@ -29,8 +33,17 @@ IOU_CHUNK = 1 << 25  # IoU entries (float) computed at once: 128 MiB, a chunk of
 CHECK_EVERY = 4  # fixed-point steps between two convergence checks (one host sync each)
 
 
+BACKENDS = ("auto", "torch", "triton")
+TRITON_MAX_BOXES = 2048  # triton_nms.MAX_BOXES, here so that "auto" need not import triton
+
+
 def batched_greedy_nms(
-    boxes: torch.Tensor, scores: torch.Tensor, valid: torch.Tensor, threshold: float
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    valid: torch.Tensor,
+    threshold: float,
+    *,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """Keep mask [B, P] of torchvision's `nms(boxes[b][valid[b]], scores[b][valid[b]],
     threshold)` for each image b: the same boxes kept (a kept box's index in that call maps
@@ -38,11 +51,25 @@ def batched_greedy_nms(
     entries not valid are padding, never kept and never suppressing.
 
     The order is torchvision's CPU kernel's: scores descending, stably (equal scores keep
-    their order along P), which `sort(stable=True)` gives here on any device."""
+    their order along P), which `sort(stable=True)` gives here on any device.
+
+    `backend`: "auto" runs the greedy pass in triton_nms's kernel for float32 boxes on CUDA
+    and at most TRITON_MAX_BOXES an image, else in torch (`_greedy_fixed_point`); "torch" or
+    "triton" forces one (the tests run "triton" on the CPU, in Triton's interpreter)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r} is none of {BACKENDS}")
+    if backend == "auto":
+        fits = boxes.dtype == torch.float32 and boxes.shape[1] <= TRITON_MAX_BOXES
+        backend = "triton" if boxes.is_cuda and fits else "torch"
     order = _score_order(scores, valid)
     ranked = boxes.gather(1, order[:, :, None].expand(-1, -1, 4))
-    suppresses = _suppression(ranked, threshold)
-    keep = _greedy_fixed_point(suppresses, valid.gather(1, order))
+    valid_ranked = valid.gather(1, order)
+    if backend == "triton":
+        from .triton_nms import greedy_nms_ranked  # imports triton: only where it runs
+
+        keep = greedy_nms_ranked(ranked, valid_ranked, threshold)
+    else:
+        keep = _greedy_fixed_point(_suppression(ranked, threshold), valid_ranked)
     return torch.zeros_like(keep).scatter_(1, order, keep)
 
 

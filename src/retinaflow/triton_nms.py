@@ -1,0 +1,136 @@
+"""Greedy NMS on the GPU in one Triton kernel: for each image the keep mask of
+batched_nms._greedy_fixed_point(batched_nms._suppression(ranked, threshold), valid), bit for
+bit, with no [B, P, P] matrix and no host sync.
+
+One program per image walks the image's boxes in rank order (best first) as torchvision's
+CPU kernel does: box i, unless already suppressed, suppresses every later box j whose IoU
+with it is over the threshold. The image's boxes live in registers as four [BLOCK] vectors
+(x1, y1, x2, y2); each of the P sequential steps is vector work over them (an IoU row and a
+one-element reduction that reads box i's state). One program per image is enough: a batch
+of 32 images fills 32 of the H200's SMs, and within an image the steps depend on one
+another, so more programs would only wait.
+
+Exactness: every operation is rounded in float32 in torchvision's order (batched_nms's
+docstring), and the comparison is with `threshold_below(threshold, float32)` (a float32
+value, so `iou > bar` is the same whether Triton types the argument fp32 or fp64). What
+Triton's sources say (paths in its repository; the 3.6.0 wheel, the GPU machine's release,
+and the 3.8.0 install here hold the Python files, the C++ is compiled into libtriton.so):
+- `a / b` on float32 is arith.divf, which the NVIDIA backend lowers to llvm.nvvm.div.full,
+  i.e. div.full.f32, an approximation (up to 2 ulp): FDivOpConversion in
+  third_party/nvidia/lib/TritonNVIDIAGPUToLLVM/ElementwiseOpToLLVM.cpp (read in the stored
+  repository, commit 0043a8d8; libtriton.so of 3.6.0 and 3.8.0 both hold the names
+  llvm.nvvm.div.full and llvm.nvvm.div.rn.f). `tl.div_rn` (python/triton/language/math.py,
+  a builtin in 3.6 and 3.8, float32 only) emits tt.precise_divf, which the same file lowers
+  to llvm.nvvm.div.rn.f, the IEEE round-to-nearest division: the kernel divides with it. In
+  the interpreter both are numpy's float32 divide (python/triton/runtime/interpreter.py:
+  create_fdiv, create_precise_divf).
+- Multiply-add fusion: CUDAOptions.enable_fp_fusion (third_party/nvidia/backend/compiler.py,
+  default knobs.language.default_fp_fusion, True) goes to LLVM's translate_to_asm and, when
+  False, gives ptxas --fmad=false; a launch keyword that names an option field sets it
+  (python/triton/runtime/jit.py: backend.parse_options(kwargs); an unknown keyword raises),
+  in 3.6 and 3.8 alike. The launch passes enable_fp_fusion=False, or (area_i + area_j) -
+  w * h could become one fma. The interpreter drops launch keywords that are not the
+  kernel's arguments, and numpy does not fuse.
+Not used: libdevice (its flush-to-zero switch, enable_reflect_ftz, touches only libdevice).
+
+The interpreter: as in triton_conv, TRITON_INTERPRET=1 is set when PyTorch sees no CUDA GPU
+and the tests run this kernel on the CPU. torchvision imports triton first, so only
+triton.language's builtins work inside the kernel: no tl.sum (a jit function), hence
+tl.reduce with tl.standard._sum_combine (a jit function too, but one the interpreter's reduce
+recognises and runs as numpy's sum; tl.sum itself is this reduce), no module globals.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+if not torch.cuda.is_available():  # before triton.jit: the kernel runs in the interpreter
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import triton  # noqa: E402
+import triton.language as tl  # noqa: E402
+
+from .batched_nms import TRITON_MAX_BOXES, threshold_below  # noqa: E402
+
+# Boxes an image the kernel holds in registers (BLOCK = the next power of two at or above P).
+# batched_greedy_nms runs wider lists (the rare fallback where an image's whole candidate
+# list, up to 5,000, runs) with its torch fixed point: 4 coordinates, the area and two flags
+# of 8,192 boxes would spill out of a program's registers.
+MAX_BOXES = TRITON_MAX_BOXES
+
+
+@triton.jit
+def _greedy_nms_kernel(
+    boxes_ptr,  # [B, P, 4] float32, contiguous, in rank order (best first)
+    valid_ptr,  # [B, P] uint8 (0/1)
+    keep_ptr,  # [B, P] uint8 out (0/1)
+    P,
+    bar,  # float32: threshold_below(threshold, float32); suppressed where iou > bar
+    BLOCK: tl.constexpr,
+):
+    image = tl.program_id(0)
+    box_base = boxes_ptr + image * P * 4
+    offs = tl.arange(0, BLOCK)
+    inside = offs < P
+    x1 = tl.load(box_base + offs * 4, mask=inside, other=0.0)
+    y1 = tl.load(box_base + offs * 4 + 1, mask=inside, other=0.0)
+    x2 = tl.load(box_base + offs * 4 + 2, mask=inside, other=0.0)
+    y2 = tl.load(box_base + offs * 4 + 3, mask=inside, other=0.0)
+    valid = tl.load(valid_ptr + image * P + offs, mask=inside, other=0)
+    area = (x2 - x1) * (y2 - y1)
+    zero = tl.full((BLOCK,), 0.0, tl.float32)
+    none = tl.full((BLOCK,), 0, tl.int32)
+    removed = tl.where(valid != 0, none, none + 1)  # 1: suppressed, padding or past P
+    for i in range(P):
+        # box i's state from the register vector: a reduction with one nonzero term
+        removed_i = tl.reduce(tl.where(offs == i, removed, none), 0, tl.standard._sum_combine)
+        bx1 = tl.load(box_base + i * 4)
+        by1 = tl.load(box_base + i * 4 + 1)
+        bx2 = tl.load(box_base + i * 4 + 2)
+        by2 = tl.load(box_base + i * 4 + 3)
+        b_area = (bx2 - bx1) * (by2 - by1)
+        w = tl.maximum(zero, tl.minimum(x2, bx2) - tl.maximum(x1, bx1))
+        h = tl.maximum(zero, tl.minimum(y2, by2) - tl.maximum(y1, by1))
+        inter = w * h
+        iou = tl.div_rn(inter, (b_area + area) - inter)  # (area_i + area_j) - inter
+        suppressed = (offs > i) & (iou > bar) & (removed_i == 0)
+        removed = tl.where(suppressed, none + 1, removed)
+    keep = removed == 0  # valid, and no kept box before it suppressed it
+    tl.store(keep_ptr + image * P + offs, keep.to(tl.uint8), mask=inside)
+
+
+def warps_for(block: int) -> int:
+    """Warps for a BLOCK-wide program: 8 elements a thread (4 warps at 1024, 8 at 2048); one
+    warp up to 256, where the per-step reduction then needs no shared memory."""
+    return max(1, min(8, block // 256))
+
+
+def greedy_nms_ranked(ranked_boxes: torch.Tensor, valid: torch.Tensor, threshold: float):
+    """Keep mask [B, P] bool, in rank order, of greedy NMS on `ranked_boxes` [B, P, 4]
+    (float32, xyxy, finite, best first) with `valid` [B, P] (entries not valid never kept,
+    never suppressing): equal to batched_nms._greedy_fixed_point(_suppression(ranked_boxes,
+    threshold), valid). P at most MAX_BOXES."""
+    n, p, _ = ranked_boxes.shape
+    if ranked_boxes.dtype != torch.float32:
+        raise ValueError(f"the NMS kernel takes float32 boxes, got {ranked_boxes.dtype}")
+    if p > MAX_BOXES:
+        raise ValueError(f"the NMS kernel takes at most {MAX_BOXES} boxes an image, got {p}")
+    if n * p * 4 >= 2**31:
+        raise ValueError(f"{n} images x {p} boxes: the kernel's int32 offsets overflow")
+    keep = torch.zeros(n, p, dtype=torch.bool, device=ranked_boxes.device)
+    if n == 0 or p == 0:
+        return keep
+    block = max(16, triton.next_power_of_2(p))
+    _greedy_nms_kernel[(n,)](
+        ranked_boxes.contiguous(),
+        valid.contiguous().view(torch.uint8),
+        keep.view(torch.uint8),
+        p,
+        threshold_below(threshold, torch.float32),
+        BLOCK=block,
+        num_warps=warps_for(block),
+        enable_fp_fusion=False,
+    )
+    return keep

@@ -1,0 +1,172 @@
+"""The Triton greedy NMS kernel (triton_nms), which batched_greedy_nms runs on CUDA: its keep
+mask equals the torch fixed point's bit for bit, and through batched_greedy_nms it keeps what
+torchvision's CPU nms keeps. CI has no GPU: the kernel runs in Triton's interpreter
+(triton_nms sets TRITON_INTERPRET=1 when PyTorch sees no CUDA GPU), the same kernel source
+the GPU compiles; what the interpreter cannot show is the GPU's rounding (the module's
+docstring: div_rn, no fused multiply-adds)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from retinaflow import batched_nms, triton_nms
+from retinaflow.batched_nms import (
+    _greedy_fixed_point,
+    _score_order,
+    _suppression,
+    batched_greedy_nms,
+)
+from retinaflow.triton_nms import MAX_BOXES, greedy_nms_ranked
+
+from .test_device_postprocess import (
+    _assert_torchvision_kept,
+    _chain_images,
+    _image,
+    _iou32,
+    _padded,
+    _random_boxes,
+    _threshold_images,
+    _tie_images,
+)
+
+# Boxes of no area (and the zero padding) have IoU 0/0 = NaN, not over any threshold, as in
+# torchvision; numpy, the interpreter's arithmetic, warns of it.
+pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered in divide")
+
+
+def _ranked(boxes, scores, valid):
+    order = _score_order(scores, valid)
+    return boxes.gather(1, order[:, :, None].expand(-1, -1, 4)), valid.gather(1, order)
+
+
+def _fixed_point(ranked, valid, threshold=0.5):
+    return _greedy_fixed_point(_suppression(ranked, threshold), valid)
+
+
+def _assert_kernel_kept(images, threshold=0.5):
+    """On the images as one padded batch (padding between and after each image's entries):
+    the kernel's keep mask (rank order) is the torch fixed point's, and batched_greedy_nms
+    through the kernel keeps what torchvision.ops.nms keeps; returns torchvision's."""
+    ranked, valid = _ranked(*_padded(images))
+    keep = greedy_nms_ranked(ranked, valid, threshold)
+    assert keep.dtype == torch.bool and keep.shape == valid.shape
+    assert torch.equal(keep, _fixed_point(ranked, valid, threshold))
+    return _assert_torchvision_kept(images, threshold, backend="triton")
+
+
+def test_ties_and_identical_boxes():
+    images, expected = _tie_images()
+    assert _assert_kernel_kept(images) == expected
+
+
+def test_at_the_threshold_and_an_ulp_either_side():
+    images, expected = _threshold_images()
+    assert _assert_kernel_kept(images) == expected
+
+
+def test_compares_with_the_threshold_in_double():
+    """An IoU of float32(0.3), above 0.3, is suppressed at 0.3 (the kernel compares with
+    threshold_below(0.3)), kept at float32(0.3) itself."""
+    a, b = [0.0, 0.0, 10.0, 1.0], [0.0, 0.0, 3.0, 1.0]
+    assert _iou32(a, b) == np.float32(0.3)
+    assert _assert_kernel_kept([_image([a, b], [0.9, 0.8])], threshold=0.3) == [[0]]
+    at_float = float(np.float32(0.3))
+    assert _assert_kernel_kept([_image([a, b], [0.9, 0.8])], threshold=at_float) == [[0, 1]]
+
+
+def test_suppression_chains():
+    kept = _assert_kernel_kept(_chain_images())
+    assert kept[0] == list(range(0, 60, 2)) and kept[2] == [0, 2]
+    assert len(kept[1]) == 30
+
+
+def test_empty_images_and_a_batch_of_one():
+    one = _image([[0.0, 0.0, 4.0, 4.0], [1.0, 0.0, 4.0, 4.0]], [0.2, 0.1])
+    empty = _image(torch.zeros(0, 4).tolist(), [])
+    assert _assert_kernel_kept([one]) == [[0]]
+    assert _assert_kernel_kept([empty, one, empty]) == [[], [0], []]
+    assert _assert_kernel_kept([empty]) == [[]]
+    assert greedy_nms_ranked(torch.zeros(2, 0, 4), torch.zeros(2, 0) > 0, 0.5).shape == (2, 0)
+    assert greedy_nms_ranked(torch.zeros(0, 5, 4), torch.zeros(0, 5) > 0, 0.5).shape == (0, 5)
+
+
+def test_one_box_an_image():
+    """P = 1 (no loop step suppresses anything): kept where valid."""
+    boxes = torch.tensor([[[0.0, 0.0, 2.0, 2.0]], [[1.0, 1.0, 3.0, 3.0]]])
+    valid = torch.tensor([[True], [False]])
+    keep = greedy_nms_ranked(boxes, valid, 0.5)
+    assert keep.tolist() == [[True], [False]]
+    assert torch.equal(keep, _fixed_point(boxes, valid))
+
+
+def test_padding_in_the_middle_and_at_the_end():
+    """Ranked entries not valid neither are kept nor suppress, wherever they are: a copy of
+    a kept box first and in the middle (which would suppress the boxes after it), and at the
+    end a copy that the first box would suppress. P = 7, not a power of two."""
+    a, b, c = [0.0, 0.0, 10.0, 10.0], [1.0, 0.0, 11.0, 10.0], [30.0, 0.0, 40.0, 10.0]
+    ranked = torch.tensor([[c, a, c, b, a, c, a]])  # a suppresses b; c overlaps neither
+    valid = torch.tensor([[False, True, False, True, False, True, False]])
+    keep = greedy_nms_ranked(ranked, valid, 0.5)
+    assert keep.tolist() == [[False, True, False, False, False, True, False]]
+    assert torch.equal(keep, _fixed_point(ranked, valid))
+    everything = greedy_nms_ranked(ranked, torch.ones_like(valid), 0.5)
+    assert everything.tolist() == [[True, True, False, False, False, False, False]]
+
+
+@pytest.mark.parametrize("width", [5, 17, 100, 257])
+def test_widths_not_a_power_of_two(width):
+    """Crowded random boxes with tied scores, some padding, in blocks wider than the list."""
+    gen = torch.Generator().manual_seed(1000 + width)
+    boxes = _random_boxes(2 * width, gen, spread=4.0, size=20.0).view(2, width, 4)
+    valid = torch.rand(2, width, generator=gen) > 0.2
+    keep = greedy_nms_ranked(boxes, valid, 0.5)
+    expected = _fixed_point(boxes, valid)
+    assert torch.equal(keep, expected)
+    assert expected.sum() < valid.sum()  # some suppressions happened
+
+
+def test_large_random_images():
+    """Crowded images with quantised (tied) scores: 3 images of 1,000 boxes (the device path's
+    NMS prefix, the kernel's usual width, BLOCK 1024) and two smaller ones. Sized for the
+    interpreter: this runs the kernel twice in about 10 s on a shared 2-core machine."""
+    gen = torch.Generator().manual_seed(3)
+    images = []
+    for count in (1000, 1000, 17, 1000, 300):
+        scores = (torch.rand(count, generator=gen) * 40).round() / 40
+        images.append((_random_boxes(count, gen), scores))
+    start = time.perf_counter()
+    kept = _assert_kernel_kept(images)
+    assert time.perf_counter() - start < 60, "too slow for the interpreter: shrink the images"
+    assert all(0 < len(k) < len(s) for k, (_, s) in zip(kept, images) if len(s) > 17)
+
+
+def test_backend_choice(monkeypatch):
+    """ "triton" runs the kernel (here through the interpreter); "auto" runs it only on CUDA,
+    so on the CPU it runs the torch fixed point; an unknown backend is refused."""
+    calls = []
+    kernel = triton_nms.greedy_nms_ranked
+    monkeypatch.setattr(
+        triton_nms, "greedy_nms_ranked", lambda *args: calls.append(args) or kernel(*args)
+    )
+    boxes, scores, valid = _padded([_image([[0.0, 0.0, 4.0, 4.0], [1.0, 0.0, 4.0, 4.0]], [1, 2])])
+    auto = batched_greedy_nms(boxes, scores, valid, 0.5)
+    assert calls == []
+    forced = batched_greedy_nms(boxes, scores, valid, 0.5, backend="triton")
+    assert len(calls) == 1 and torch.equal(forced, auto)
+    assert torch.equal(batched_greedy_nms(boxes, scores, valid, 0.5, backend="torch"), auto)
+    with pytest.raises(ValueError, match="backend"):
+        batched_greedy_nms(boxes, scores, valid, 0.5, backend="cuda")
+
+
+def test_kernel_limits():
+    """The kernel takes float32 boxes and at most MAX_BOXES an image (batched_greedy_nms's
+    "auto" runs wider lists in torch, and so must its constant say)."""
+    assert batched_nms.TRITON_MAX_BOXES == MAX_BOXES
+    with pytest.raises(ValueError, match="at most"):
+        greedy_nms_ranked(torch.zeros(1, MAX_BOXES + 1, 4), torch.ones(1, MAX_BOXES + 1) > 0, 0.5)
+    with pytest.raises(ValueError, match="float32"):
+        greedy_nms_ranked(torch.zeros(1, 3, 4, dtype=torch.float64), torch.ones(1, 3) > 0, 0.5)
