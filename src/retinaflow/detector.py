@@ -5,8 +5,8 @@ in its StageTimers: numpy maps (the CPU runners) on the host with
 postprocess.postprocess_detections, torch tensors (a runner whose maps stay on a device) on
 their device, so that only the final detections cross to the host, in one copy a batch
 (BatchDetections.to_host, detections_to_host): `on_device` "fast" (device_postprocess: the
-device's own kernels in fixed shapes, a few launches a level) or "exact" (batched_postprocess: the CPU kernels' tie order
-reproduced, as the host path; slow on a GPU).
+device's own kernels in fixed shapes, a few launches a level) or "exact" (batched_postprocess:
+the CPU kernels' tie order reproduced, as the host path; slow on a GPU).
 
 Used by the infer rule's step (infer.infer_images: boxes in original pixels) and by LoadGen's
 system under test (perf/: an original size of (1, 1) per image, so that the final scaling

@@ -25,30 +25,19 @@ finite; -0.0 and +0.0 count as equal, as the sort compares them.
 
 from __future__ import annotations
 
-import os
-
 import torch
 
-if not torch.cuda.is_available():  # before triton.jit: the kernels run in the interpreter
-    os.environ.setdefault("TRITON_INTERPRET", "1")
+from .triton_setup import sum_combine  # first: sets up the interpreter on a machine without CUDA
 
-import triton  # noqa: E402
-import triton.language as tl  # noqa: E402
+import triton  # noqa: E402  isort: skip
+import triton.language as tl  # noqa: E402  isort: skip
 
 CHUNK = 1 << 16  # a program's share of a row: 363 programs an image at P3 (800x800)
 BLOCK = 2048  # values a program reads at once
 # the 16-bit floats' bit patterns above which a value is NaN (|bits|): float16, bfloat16
 _SIXTEEN_BIT = {torch.float16: 0x7C00, torch.bfloat16: 0x7F80}
 
-# Kernel note: only triton.language's builtins, and jit functions of this module (`_add`),
-# never triton.language's own jit helpers (tl.sum, tl.cumsum, tl.cdiv, tl.zeros): where
-# torchvision imported triton before TRITON_INTERPRET was set, those are compiled functions,
-# which the CPU's interpreter cannot call (triton_conv says the same).
-
-
-@triton.jit
-def _add(a, b):
-    return a + b
+# the kernels: triton.language's builtins, triton_setup.sum_combine for sums (triton_setup: why)
 
 
 @triton.jit
@@ -101,7 +90,7 @@ def _low_byte_counts(
         above += (inside & ((key >> 8) > high)).to(tl.int32)
     bins = tl.arange(0, 512)
     tl.store(low_counts_ptr + (row * chunks + chunk) * 256 + bins, counts, mask=bins < 256)
-    tl.store(above_ptr + row * chunks + chunk, tl.reduce(above, 0, _add))
+    tl.store(above_ptr + row * chunks + chunk, tl.reduce(above, 0, sum_combine))
 
 
 @triton.jit
@@ -135,14 +124,14 @@ def _write_selected(
         key = tl.where((u & 0x8000) != 0, 0xFFFF - u, u | 0x8000)
         key = tl.where((u & 0x7FFF) > NAN_ABOVE, 0xFFFF, key)
         equal = inside & (key == kth)
-        tie_rank = tied + tl.associative_scan(equal.to(tl.int32), 0, _add) - 1
+        tie_rank = tied + tl.associative_scan(equal.to(tl.int32), 0, sum_combine) - 1
         chosen = inside & ((key > kth) | (equal & (tie_rank < ties)))
-        slot = written + tl.associative_scan(chosen.to(tl.int32), 0, _add) - 1
+        slot = written + tl.associative_scan(chosen.to(tl.int32), 0, sum_combine) - 1
         target = row.to(tl.int64) * K + slot
         tl.store(out_bits_ptr + target, raw, mask=chosen)
         tl.store(out_index_ptr + target, index.to(tl.int64), mask=chosen)
-        tied += tl.reduce(equal.to(tl.int32), 0, _add)
-        written += tl.reduce(chosen.to(tl.int32), 0, _add)
+        tied += tl.reduce(equal.to(tl.int32), 0, sum_combine)
+        written += tl.reduce(chosen.to(tl.int32), 0, sum_combine)
 
 
 def top_k_rows(

@@ -22,21 +22,18 @@ Quantization is symmetric (no zero point: the frame's zeros are real zeros): a t
 value q stands for q * scale, a weight has one scale per output channel. int8 accumulates
 exactly in int32, so the result does not depend on the reduction's order: the same bytes on
 any GPU, and in Triton's interpreter on the CPU, where the tests run the same kernel
-(TRITON_INTERPRET=1, which this module sets when PyTorch sees no CUDA GPU).
+(triton_setup: TRITON_INTERPRET=1 where PyTorch sees no CUDA GPU).
 """
 
 from __future__ import annotations
 
-import os
-
 import torch
 
-if not torch.cuda.is_available():  # before triton.jit: the kernel runs in the interpreter
-    os.environ.setdefault("TRITON_INTERPRET", "1")
+from . import triton_setup  # noqa: F401  first: the interpreter on a machine without CUDA
 
-import triton  # noqa: E402
-import triton.language as tl  # noqa: E402
-from triton.tools.tensor_descriptor import TensorDescriptor  # noqa: E402
+import triton  # noqa: E402  isort: skip
+import triton.language as tl  # noqa: E402  isort: skip
+from triton.tools.tensor_descriptor import TensorDescriptor  # noqa: E402  isort: skip
 
 INT8_MAX = 127.0
 # (BLOCK_M, BLOCK_N, pipeline stages, warps): the fastest of six on the H200 for every head
@@ -67,9 +64,7 @@ def _conv3x3_kernel(
 ):
     # grouped launch order: neighbouring programs share input rows (L2 reuse)
     pid = tl.program_id(0)
-    # only triton.language's builtins (no tl.cdiv, tl.zeros): its jit helpers are compiled,
-    # not interpreted, when torchvision imported triton before this module set
-    # TRITON_INTERPRET, and the CPU's interpreter could not call them
+    # only triton.language's builtins (no tl.cdiv, tl.zeros: triton_setup says why)
     grid_m = (P + BLOCK_M - 1) // BLOCK_M
     grid_n = (OC + BLOCK_N - 1) // BLOCK_N
     in_group = GROUP_M * grid_n

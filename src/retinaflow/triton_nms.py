@@ -33,26 +33,20 @@ and the 3.8.0 install here hold the Python files, the C++ is compiled into libtr
   kernel's arguments, and numpy does not fuse.
 Not used: libdevice (its flush-to-zero switch, enable_reflect_ftz, touches only libdevice).
 
-The interpreter: as in triton_conv, TRITON_INTERPRET=1 is set when PyTorch sees no CUDA GPU
-and the tests run this kernel on the CPU. torchvision imports triton first, so only
-triton.language's builtins work inside the kernel: no tl.sum (a jit function), hence
-tl.reduce with tl.standard._sum_combine (a jit function too, but one the interpreter's reduce
-recognises and runs as numpy's sum; tl.sum itself is this reduce), no module globals.
+The interpreter (triton_setup): where PyTorch sees no CUDA GPU the tests run this kernel on
+the CPU; it uses builtins only, and tl.reduce with triton_setup.sum_combine for a sum.
 """
 
 from __future__ import annotations
 
-import os
-
 import torch
 
-if not torch.cuda.is_available():  # before triton.jit: the kernel runs in the interpreter
-    os.environ.setdefault("TRITON_INTERPRET", "1")
+from .triton_setup import sum_combine  # first: sets up the interpreter on a machine without CUDA
 
-import triton  # noqa: E402
-import triton.language as tl  # noqa: E402
+import triton  # noqa: E402  isort: skip
+import triton.language as tl  # noqa: E402  isort: skip
 
-from .batched_nms import TRITON_MAX_BOXES, threshold_below  # noqa: E402
+from .batched_nms import TRITON_MAX_BOXES, threshold_below  # noqa: E402  isort: skip
 
 # Boxes an image the kernel holds in registers (BLOCK = the next power of two at or above P).
 # batched_greedy_nms runs wider lists (the rare fallback where an image's whole candidate
@@ -85,7 +79,7 @@ def _greedy_nms_kernel(
     removed = tl.where(valid != 0, none, none + 1)  # 1: suppressed, padding or past P
     for i in range(P):
         # box i's state from the register vector: a reduction with one nonzero term
-        removed_i = tl.reduce(tl.where(offs == i, removed, none), 0, tl.standard._sum_combine)
+        removed_i = tl.reduce(tl.where(offs == i, removed, none), 0, sum_combine)
         bx1 = tl.load(box_base + i * 4)
         by1 = tl.load(box_base + i * 4 + 1)
         bx2 = tl.load(box_base + i * 4 + 2)
