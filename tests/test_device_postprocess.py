@@ -20,7 +20,7 @@ from retinaflow.device_postprocess import (
 )
 from retinaflow.model.architectures import anchor_generator
 from retinaflow.postprocess import level_anchors, postprocess_detections
-from retinaflow.radix_topk import top_k_rows
+from retinaflow.radix_topk import top_k_levels
 
 from .configs import postprocess_settings
 from .test_postprocess import _map_sizes, _random_head_maps, _tied_head_maps
@@ -399,8 +399,8 @@ def test_the_gpus_top_k_gives_the_same_detections(monkeypatch):
     torch_ops, _ = _both(maps[:5], maps[5:], 160, postprocess_settings(), ORIGINALS[:2])
     monkeypatch.setattr(
         device_postprocess,
-        "top_k_rows",
-        functools.partial(top_k_rows, backend="triton", chunk=4096, block=512),
+        "top_k_levels",
+        functools.partial(top_k_levels, backend="triton", sub=64, group=4),
     )
     triton_passes, _ = _both(maps[:5], maps[5:], 160, postprocess_settings(), ORIGINALS[:2])
     assert sum(len(d["scores"]) for d in torch_ops) > 300  # not two empty images

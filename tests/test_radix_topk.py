@@ -9,8 +9,9 @@ import torch
 
 from retinaflow.radix_topk import top_k_rows
 
-# small enough for the interpreter, small enough that rows span several chunks and tiles
-SMALL = {"chunk": 1024, "block": 256}
+# sub-chunks of 16 values, 4 a program: rows of thousands span hundreds of sub-chunks, so
+# that k = 1 or 37 prunes with the floor and k = 1000 (more than the sub-chunks) does not
+SMALL = {"sub": 16, "group": 4}
 
 
 def _oracle(rows, k):
@@ -98,3 +99,30 @@ def test_a_channels_last_levels_rows_are_read_in_place():
     rows = nhwc.permute(0, 3, 1, 2).permute(0, 2, 3, 1).reshape(2, -1)
     assert rows.data_ptr() == nhwc.data_ptr()
     _assert_oracle(rows, 300, "triton")
+
+
+def test_ties_past_the_buffer_take_the_torch_ops(monkeypatch):
+    """A row of one value has L ties at the k-th place, more than the WIDTH_FACTOR * k
+    candidate buffer holds: the counter says so and the row takes the torch ops, which give
+    the sort's answer; rows that fit do not."""
+    from retinaflow import radix_topk
+
+    calls = []
+    select = radix_topk._select_torch
+    monkeypatch.setattr(radix_topk, "_select_torch", lambda *a: calls.append(1) or select(*a))
+    rows = torch.full((2, 3000), -1.0, dtype=torch.float16)
+    _assert_oracle(rows, 37, "triton")  # 3,000 ties > 8 * 37
+    assert calls == [1]
+    _assert_oracle(_rows("random", torch.float16), 37, "triton")
+    assert calls == [1]
+
+
+def test_levels_in_one_call_equal_each_alone():
+    """top_k_levels (the batch's levels, one host sync) gives each level's top_k_rows."""
+    from retinaflow.radix_topk import top_k_levels
+
+    levels = [_rows(kind, torch.float16) for kind in ("random", "ties", "infinities")]
+    together = top_k_levels(levels, 100, backend="triton", **SMALL)
+    for rows, (values, positions) in zip(levels, together, strict=True):
+        want_values, want_positions = _oracle(rows, 100)
+        assert torch.equal(values, want_values) and torch.equal(positions, want_positions)

@@ -2,7 +2,7 @@
 batch, in fixed shapes ([images, candidates]), with a few launches per level, one host sync
 per batch (none per image) and nothing but the final detections copied to the host.
 
-Per level, each image's best `topk_candidates` logits (radix_topk.top_k_rows: a radix select
+Per level, each image's best `topk_candidates` logits (radix_topk.top_k_levels: a radix select
 in the maps' own memory layout, NCHW's [A, K, H*W] order or, as a channels-last head leaves
 them, torchvision's own [H*W, A, K] order, read without a copy), then the sigmoid and the
 score threshold on those k (a mask: the shapes stay fixed), the BoxCoder decode and the
@@ -38,7 +38,7 @@ from torchvision.ops import boxes as box_ops
 
 from .batched_nms import batched_greedy_nms
 from .postprocess import BOX_CODER, PostprocessSettings, original_scale
-from .radix_topk import top_k_rows
+from .radix_topk import top_k_levels
 
 NMS_PREFIX = 1000  # an image's best candidates NMS sees first (all if they keep too few)
 
@@ -103,15 +103,13 @@ def _deltas(box_map: torch.Tensor, image, anchor, location) -> torch.Tensor:
     return box_map.reshape(n, num_anchors, 4, h * w)[image, anchor, :, location].float()
 
 
-def _level_candidates(class_map, box_map, anchors, image_size, settings):
-    """(boxes [N, k, 4], scores [N, k], labels [N, k], valid [N, k]) of one level: per image
-    its best k logits' rows, decoded and clipped, best first; `valid`: the score is above the
-    threshold (the other rows' boxes are zeros)."""
+def _level_candidates(class_map, box_map, anchors, top, index, channels_last, image_size, settings):
+    """(boxes [N, k, 4], scores [N, k], labels [N, k], valid [N, k]) of one level from its
+    best k logits `top` at flat positions `index` (per image, best first): decoded and
+    clipped; `valid`: the score is above the threshold (the other rows' boxes are zeros)."""
     n, channels, h, w = class_map.shape
     num_anchors = box_map.shape[1] // 4
     num_classes = channels // num_anchors
-    logits, channels_last = _flat_logits(class_map)
-    top, index = top_k_rows(logits, settings.topk_candidates)
     scores = torch.sigmoid(top.float())
     valid = scores > settings.score_thresh
     if channels_last:  # index = location * (A*K) + anchor * K + class
@@ -138,9 +136,13 @@ def device_postprocess_batch(
 ) -> BatchDetections:
     """The batch's detections (BatchDetections), best first, on the maps' device.
     `anchors`: postprocess.level_anchors, on that device."""
+    flat = [_flat_logits(c) for c in class_maps]
+    best = top_k_levels([logits for logits, _ in flat], settings.topk_candidates)
     levels = [
-        _level_candidates(c, b, a, image_size, settings)
-        for c, b, a in zip(class_maps, box_maps, anchors, strict=True)
+        _level_candidates(c, b, a, top, index, channels_last, image_size, settings)
+        for c, b, a, (top, index), (_, channels_last) in zip(
+            class_maps, box_maps, anchors, best, flat, strict=True
+        )
     ]
     boxes, scores, labels, valid = (torch.cat(p, 1) for p in zip(*levels, strict=True))
     rows, counts = nms_rows(boxes, scores, labels, valid, settings)

@@ -3,160 +3,200 @@ exactly the first k of `rows.sort(dim=1, descending=True, stable=True)`, without
 
 Per-level top-k over a batch's class logits is the device post-processing's largest step
 (P3 at 800x800: 23.8 M logits an image, 1.5 GB a batch of 32 in float16). torch.topk took
-7.5 ms a batch for the five levels on an H200 (benchmarks/gpu-h200.md), several times what
-reading the maps costs, and chooses among equal values in its own way. For 16-bit floats on
-a GPU, `top_k_rows` runs a radix select in three Triton passes over the rows, at memory
-speed, and returns the same choice on every run and device:
+5.4 ms a batch for P3 and 7.5 ms for the five levels on an H200 (benchmarks/gpu-h200.md),
+15 times what reading P3 once costs (0.35 ms), and chooses among equal values in its own
+way. For 16-bit floats on a GPU, `top_k_levels` runs a radix select in Triton that reads
+the rows in full once and then only the parts that can hold the k best:
 
-1. every value's 16-bit *order key* (the float's bits, reordered so that integers compare
-   as the floats do), a histogram of the keys' high bytes per row: the high byte of the
-   k-th largest key;
-2. per chunk of a row, a histogram of the low bytes of the keys with that high byte, and the
-   count above it: the k-th largest key exactly, how many of its ties are taken (the first
-   ones), and where each chunk's selected values go;
-3. each chunk writes its values above the k-th key and its share of the ties, in position
-   order; one sort of the k values per row then orders them (stably: ties by position).
+0. every value's 16-bit *order key* (the float's bits, reordered so that integers compare
+   as the floats do), and the largest key of each sub-chunk of SUB values. The k-th largest
+   of these maxima is a floor: k values reach it, so the k-th largest value does too, and a
+   sub-chunk whose maximum is below the floor holds nothing of the k best (P3 has 23,203
+   sub-chunks a row, of which about k pass);
+1. a histogram of the high bytes of the keys at or above the floor: the k-th largest key's
+   high byte;
+2. a histogram of the low bytes of the counted keys with that high byte: the k-th largest
+   key;
+3. every key at or above it (the k best and all ties of the k-th) with its position, into
+   a buffer of WIDTH_FACTOR * k a row, at slots taken from an atomic counter.
 
-Small tensor ops between the passes run on the device: no host sync. Anywhere else (float32
-maps, the CPU) the same result comes from torch ops (`_top_k_rows_torch`). On the CPU the
-Triton passes run in Triton's interpreter (tests: `backend="triton"`). Values are taken as
-finite; -0.0 and +0.0 count as equal, as the sort compares them.
+Each candidate is then one int64, key * 2^32 + (2^32 - 1 - position), all distinct, so that
+one torch.topk of the buffer gives the k best by value and then by position: the same result
+on every run and device, whatever order the atomics wrote in. Histograms (Triton's
+tl.histogram) cost 7 times a plain read on the H200, hence the floor first. Small tensor ops
+between the passes run on the device; one host sync for all the levels reads the counters,
+and a row whose ties overflow its buffer (a level of many equal values) takes the torch ops
+(`_select_torch`), as float32 rows and the CPU do. On the CPU the Triton passes run in
+Triton's interpreter (tests: `backend="triton"`). Values are taken as finite (a NaN ranks
+above everything); -0.0 and +0.0 count as equal, as the sort compares them.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .triton_setup import sum_combine  # first: sets up the interpreter on a machine without CUDA
+from .triton_setup import max_combine, sum_combine  # first: the interpreter without CUDA
 
 import triton  # noqa: E402  isort: skip
 import triton.language as tl  # noqa: E402  isort: skip
 
-CHUNK = 1 << 16  # a program's share of a row: 363 programs an image at P3 (800x800)
-BLOCK = 2048  # values a program reads at once
+SUB = 1024  # values of a sub-chunk: its maximum decides whether passes 1-3 read it
+GROUP = 16  # sub-chunks a program takes in passes 1-3 (8 in pass 0)
+WIDTH_FACTOR = 8  # a row's candidate buffer: 8 * k keys (the k best and their ties)
 # the 16-bit floats' bit patterns above which a value is NaN (|bits|): float16, bfloat16
 _SIXTEEN_BIT = {torch.float16: 0x7C00, torch.bfloat16: 0x7F80}
 
-# the kernels: triton.language's builtins, triton_setup.sum_combine for sums (triton_setup: why)
+# the kernels: triton.language's builtins, triton_setup's combine functions (triton_setup: why)
 
 
 @triton.jit
-def _high_byte_counts(bits_ptr, counts_ptr, L, NAN_ABOVE, CHUNK: tl.constexpr, BLOCK: tl.constexpr):
-    """counts[row, b] += the chunk's values whose order key has high byte b."""
+def _order_key(raw, NAN_ABOVE):
+    """16-bit float bits -> int32 keys in [0, 65535] that compare as the floats: -0.0 as
+    +0.0, every NaN the largest."""
+    u = raw.to(tl.int32) & 0xFFFF
+    u = tl.where(u == 0x8000, 0, u)
+    key = tl.where((u & 0x8000) != 0, 0xFFFF - u, u | 0x8000)
+    return tl.where((u & 0x7FFF) > NAN_ABOVE, 0xFFFF, key)
+
+
+@triton.jit
+def _sub_chunk_keys(bits_ptr, row, chunk, L, NAN_ABOVE, SUB: tl.constexpr):
+    index = chunk * SUB + tl.arange(0, SUB)
+    inside = index < L
+    raw = tl.load(bits_ptr + row.to(tl.int64) * L + index, mask=inside, other=0)
+    return index, inside, _order_key(raw, NAN_ABOVE)
+
+
+@triton.jit
+def _sub_chunk_maxima(
+    bits_ptr, maxima_ptr, L, CHUNKS, NAN_ABOVE, SUB: tl.constexpr, GROUP: tl.constexpr
+):
+    """Pass 0: maxima[row, c] = the largest key of sub-chunk c."""
     row = tl.program_id(0)
-    start = tl.program_id(1) * CHUNK
+    chunk = tl.program_id(1) * GROUP + tl.arange(0, GROUP)
+    index = chunk[:, None] * SUB + tl.arange(0, SUB)[None, :]
+    inside = index < L
+    raw = tl.load(bits_ptr + row.to(tl.int64) * L + index, mask=inside, other=0)
+    key = tl.where(inside, _order_key(raw, NAN_ABOVE), -1)
+    best = tl.reduce(key, 1, max_combine)
+    tl.store(maxima_ptr + row * CHUNKS + chunk, best, mask=chunk < CHUNKS)
+
+
+@triton.jit
+def _digit_counts(
+    bits_ptr,
+    maxima_ptr,  # [N, CHUNKS] pass 0's
+    floor_ptr,  # [N] keys below are not counted, sub-chunks whose maximum is below not read
+    high_ptr,  # [N] the high byte to match (LOW); unused otherwise
+    counts_ptr,  # [N, 256] += the counted keys by high byte, or (LOW) by low byte
+    L,
+    CHUNKS,
+    NAN_ABOVE,
+    LOW: tl.constexpr,
+    SUB: tl.constexpr,
+    GROUP: tl.constexpr,
+):
+    """Pass 1 (the high bytes of the keys >= floor) and pass 2 (LOW: the low bytes of those
+    of them whose high byte is high[row])."""
+    row = tl.program_id(0)
+    floor = tl.load(floor_ptr + row)
+    high = tl.load(high_ptr + row)
     counts = tl.full((512,), 0, dtype=tl.int32)
-    for offset in range(0, CHUNK, BLOCK):
-        index = start + offset + tl.arange(0, BLOCK)
-        inside = index < L
-        u = tl.load(bits_ptr + row.to(tl.int64) * L + index, mask=inside, other=0)
-        u = u.to(tl.int32) & 0xFFFF
-        u = tl.where(u == 0x8000, 0, u)  # -0.0 is +0.0
-        key = tl.where((u & 0x8000) != 0, 0xFFFF - u, u | 0x8000)
-        key = tl.where((u & 0x7FFF) > NAN_ABOVE, 0xFFFF, key)
-        # values outside the row count in bin 256 + (never read): no mask argument needed
-        counts += tl.histogram(tl.where(inside, key >> 8, 256), 512)
+    for c in range(GROUP):
+        chunk = tl.program_id(1) * GROUP + c
+        best = tl.load(maxima_ptr + row * CHUNKS + chunk, mask=chunk < CHUNKS, other=-1)
+        if best >= floor:
+            _, inside, key = _sub_chunk_keys(bits_ptr, row, chunk, L, NAN_ABOVE, SUB)
+            counted = inside & (key >= floor)
+            if LOW:
+                digit = tl.where(counted & ((key >> 8) == high), key & 0xFF, 256)
+            else:
+                digit = tl.where(counted, key >> 8, 256)
+            # keys not counted go to bin 256 (never read): no mask argument needed
+            counts += tl.histogram(digit, 512)
     bins = tl.arange(0, 512)
     tl.atomic_add(counts_ptr + row * 256 + bins, counts, mask=bins < 256)
 
 
 @triton.jit
-def _low_byte_counts(
+def _write_candidates(
     bits_ptr,
-    high_ptr,  # [N] the k-th key's high byte
-    low_counts_ptr,  # [N, chunks, 256] the chunk's keys with that high byte, by low byte
-    above_ptr,  # [N, chunks] the chunk's keys with a higher high byte
-    L,
-    NAN_ABOVE,
-    CHUNK: tl.constexpr,
-    BLOCK: tl.constexpr,
-):
-    row = tl.program_id(0)
-    chunk = tl.program_id(1)
-    chunks = tl.num_programs(1)
-    start = chunk * CHUNK
-    high = tl.load(high_ptr + row)
-    counts = tl.full((512,), 0, dtype=tl.int32)
-    above = tl.full((BLOCK,), 0, dtype=tl.int32)
-    for offset in range(0, CHUNK, BLOCK):
-        index = start + offset + tl.arange(0, BLOCK)
-        inside = index < L
-        u = tl.load(bits_ptr + row.to(tl.int64) * L + index, mask=inside, other=0)
-        u = u.to(tl.int32) & 0xFFFF
-        u = tl.where(u == 0x8000, 0, u)
-        key = tl.where((u & 0x8000) != 0, 0xFFFF - u, u | 0x8000)
-        key = tl.where((u & 0x7FFF) > NAN_ABOVE, 0xFFFF, key)
-        counts += tl.histogram(tl.where(inside & ((key >> 8) == high), key & 0xFF, 256), 512)
-        above += (inside & ((key >> 8) > high)).to(tl.int32)
-    bins = tl.arange(0, 512)
-    tl.store(low_counts_ptr + (row * chunks + chunk) * 256 + bins, counts, mask=bins < 256)
-    tl.store(above_ptr + row * chunks + chunk, tl.reduce(above, 0, sum_combine))
-
-
-@triton.jit
-def _write_selected(
-    bits_ptr,
+    maxima_ptr,
     kth_ptr,  # [N] the k-th largest key
-    ties_ptr,  # [N, chunks] how many of the chunk's keys equal to it are taken (its first)
-    offset_ptr,  # [N, chunks] where the chunk's selected values start in the row's k
-    out_bits_ptr,  # [N, k] the selected values' bits, in position order
-    out_index_ptr,  # [N, k] their positions (int64)
+    count_ptr,  # [N] int32: candidates met so far (atomic)
+    keys_ptr,  # [N, WIDTH] int32 out: the candidates' keys (-1 where none)
+    index_ptr,  # [N, WIDTH] int32 out: their positions
     L,
-    K,
+    CHUNKS,
+    WIDTH,
     NAN_ABOVE,
-    CHUNK: tl.constexpr,
-    BLOCK: tl.constexpr,
+    SUB: tl.constexpr,
+    GROUP: tl.constexpr,
 ):
+    """Pass 3: every key >= kth[row] and its position, at slots taken from the row's counter
+    (a sub-chunk's together); slots past WIDTH are counted, not written."""
     row = tl.program_id(0)
-    chunk = tl.program_id(1)
-    chunks = tl.num_programs(1)
-    start = chunk * CHUNK
     kth = tl.load(kth_ptr + row)
-    ties = tl.load(ties_ptr + row * chunks + chunk)
-    written = tl.load(offset_ptr + row * chunks + chunk)
-    tied = ties * 0  # ties met so far in this chunk
-    for offset in range(0, CHUNK, BLOCK):
-        index = start + offset + tl.arange(0, BLOCK)
-        inside = index < L
-        raw = tl.load(bits_ptr + row.to(tl.int64) * L + index, mask=inside, other=0)
-        u = raw.to(tl.int32) & 0xFFFF
-        u = tl.where(u == 0x8000, 0, u)
-        key = tl.where((u & 0x8000) != 0, 0xFFFF - u, u | 0x8000)
-        key = tl.where((u & 0x7FFF) > NAN_ABOVE, 0xFFFF, key)
-        equal = inside & (key == kth)
-        tie_rank = tied + tl.associative_scan(equal.to(tl.int32), 0, sum_combine) - 1
-        chosen = inside & ((key > kth) | (equal & (tie_rank < ties)))
-        slot = written + tl.associative_scan(chosen.to(tl.int32), 0, sum_combine) - 1
-        target = row.to(tl.int64) * K + slot
-        tl.store(out_bits_ptr + target, raw, mask=chosen)
-        tl.store(out_index_ptr + target, index.to(tl.int64), mask=chosen)
-        tied += tl.reduce(equal.to(tl.int32), 0, sum_combine)
-        written += tl.reduce(chosen.to(tl.int32), 0, sum_combine)
+    for c in range(GROUP):
+        chunk = tl.program_id(1) * GROUP + c
+        best = tl.load(maxima_ptr + row * CHUNKS + chunk, mask=chunk < CHUNKS, other=-1)
+        if best >= kth:
+            index, inside, key = _sub_chunk_keys(bits_ptr, row, chunk, L, NAN_ABOVE, SUB)
+            chosen = (inside & (key >= kth)).to(tl.int32)
+            base = tl.atomic_add(count_ptr + row, tl.reduce(chosen, 0, sum_combine))
+            slot = base + tl.associative_scan(chosen, 0, sum_combine) - 1
+            keep = (chosen != 0) & (slot < WIDTH)
+            target = row.to(tl.int64) * WIDTH + slot
+            tl.store(keys_ptr + target, key, mask=keep)
+            tl.store(index_ptr + target, index, mask=keep)
 
 
-def top_k_rows(
-    rows: torch.Tensor, k: int, backend: str = "auto", chunk: int = CHUNK, block: int = BLOCK
-) -> tuple[torch.Tensor, torch.Tensor]:
+def top_k_rows(rows: torch.Tensor, k: int, backend: str = "auto", **sizes):
     """(values [N, k'], positions [N, k'] int64) with k' = min(k, L): each row's k largest
     values, best first, equal values by position (the first ones taken), as
-    `rows.sort(dim=1, descending=True, stable=True)` would give them. rows: [N, L], each row
-    contiguous. backend "auto": the Triton passes for float16/bfloat16 on CUDA, torch ops
-    otherwise; "triton" or "torch" forces one (the interpreter runs Triton's on the CPU)."""
-    n, length = rows.shape
-    k = max(0, min(k, length))
+    `rows.sort(dim=1, descending=True, stable=True)` would give them. rows: [N, L].
+    backend "auto": the Triton passes for float16/bfloat16 on CUDA, torch ops otherwise;
+    "triton" or "torch" forces one (the interpreter runs Triton's on the CPU). `sizes`:
+    top_k_levels' sub and group (tests)."""
+    return top_k_levels([rows], k, backend, **sizes)[0]
+
+
+def top_k_levels(
+    levels: list[torch.Tensor], k: int, backend: str = "auto", sub: int = SUB, group: int = GROUP
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """top_k_rows of each of several [N, L] tensors (a batch's levels), with one host sync
+    for them all."""
     if backend not in ("auto", "triton", "torch"):
         raise ValueError(f"top_k_rows: backend {backend!r} is not one of auto, triton, torch")
-    sixteen = rows.dtype in _SIXTEEN_BIT
-    if backend == "triton" and not sixteen:
-        raise ValueError(f"top_k_rows: the Triton passes take float16/bfloat16, not {rows.dtype}")
-    if n == 0 or k == 0:
-        return rows.new_empty(n, k), torch.empty(n, k, dtype=torch.int64, device=rows.device)
-    if backend == "triton" or (backend == "auto" and sixteen and rows.is_cuda):
-        values, positions = _select_triton(rows, k, chunk, block)
-    else:
-        values, positions = _select_torch(rows, k)
-    order = values.sort(dim=1, descending=True, stable=True).indices
-    return values.gather(1, order), positions.gather(1, order)
+    pending = []
+    for rows in levels:
+        n, length = rows.shape
+        k_level = max(0, min(k, length))
+        sixteen = rows.dtype in _SIXTEEN_BIT
+        if backend == "triton" and not sixteen:
+            raise ValueError(
+                f"top_k_rows: the Triton passes take float16/bfloat16, not {rows.dtype}"
+            )
+        passes = backend == "triton" or (backend == "auto" and sixteen and rows.is_cuda)
+        candidates = None
+        if n and k_level and passes:
+            candidates = _candidates_triton(rows, k_level, sub, group)
+        pending.append((rows, k_level, candidates))
+    counters = [c[2].max() for _, _, c in pending if c is not None]
+    most = torch.stack(counters).tolist() if counters else []  # the one sync
+    results = []
+    for rows, k_level, candidates in pending:
+        n = len(rows)
+        if n == 0 or k_level == 0:
+            empty = torch.empty(n, k_level, dtype=torch.int64, device=rows.device)
+            results.append((rows.new_empty(n, k_level), empty))
+        elif candidates is not None and most.pop(0) <= candidates[0].shape[1]:
+            results.append(_best_candidates(rows, k_level, *candidates[:2]))
+        else:  # not 16-bit, not on CUDA, or more ties than the buffer holds
+            values, positions = _select_torch(rows, k_level)
+            order = values.sort(dim=1, descending=True, stable=True).indices
+            results.append((values.gather(1, order), positions.gather(1, order)))
+    return results
 
 
 def _select_torch(rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -171,49 +211,56 @@ def _select_torch(rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tenso
     return rows.gather(1, positions), positions
 
 
-def _select_triton(rows: torch.Tensor, k: int, chunk: int, block: int):
-    """The three Triton passes (module docstring), in position order."""
+def _candidates_triton(rows: torch.Tensor, k: int, sub: int, group: int):
+    """Passes 0-3 (module docstring): (keys [N, W], positions [N, W], counts [N])."""
     n, length = rows.shape
     if rows.stride(1) != 1 or rows.stride(0) != length:
         rows = rows.contiguous()
     bits = rows.view(torch.int16)
     nan_above = _SIXTEEN_BIT[rows.dtype]
-    chunks = -(-length // chunk)
-    grid = (n, chunks)
+    chunks = -(-length // sub)
     device = rows.device
 
+    maxima = torch.empty(n, chunks, dtype=torch.int32, device=device)
+    grid = (n, -(-chunks // 8))
+    _sub_chunk_maxima[grid](bits, maxima, length, chunks, nan_above, SUB=sub, GROUP=8)
+    if chunks >= k:
+        floor = maxima.topk(k, dim=1).values[:, -1].contiguous()
+    else:  # fewer sub-chunks than k: every key counts
+        floor = torch.zeros(n, dtype=torch.int32, device=device)
+
+    grid = (n, -(-chunks // group))
+    sizes = {"SUB": sub, "GROUP": group}
     high_counts = torch.zeros(n, 256, dtype=torch.int32, device=device)
-    _high_byte_counts[grid](bits, high_counts, length, nan_above, CHUNK=chunk, BLOCK=block)
+    _digit_counts[grid](
+        bits, maxima, floor, floor, high_counts, length, chunks, nan_above, LOW=False, **sizes
+    )
     high, higher = _kth_digit(high_counts, torch.full((n,), k, device=device))
-
-    low_counts = torch.empty(n, chunks, 256, dtype=torch.int32, device=device)
-    above_high = torch.empty(n, chunks, dtype=torch.int32, device=device)
-    _low_byte_counts[grid](
-        bits, high.to(torch.int32), low_counts, above_high, length, nan_above,
-        CHUNK=chunk, BLOCK=block,
+    low_counts = torch.zeros(n, 256, dtype=torch.int32, device=device)
+    _digit_counts[grid](
+        bits, maxima, floor, high.to(torch.int32), low_counts, length, chunks, nan_above,
+        LOW=True, **sizes,
     )  # fmt: skip
-    need = k - higher  # of the keys with the k-th's high byte
-    low, lower = _kth_digit(low_counts.sum(1), need)
-    ties = need - lower  # of the k-th key's ties, how many are taken: at least one
+    low, _ = _kth_digit(low_counts, k - higher)
+    kth = (high * 256 + low).to(torch.int32)
 
-    # per chunk: its keys above the k-th key, its ties, then the ties it takes (first ones)
-    from_top = low_counts.flip(2).cumsum(2).flip(2)  # [N, chunks, b]: low byte >= b
-    from_top = torch.cat([from_top, from_top.new_zeros(n, chunks, 1)], 2)
-    above = above_high + from_top.gather(2, (low + 1)[:, None, None].expand(n, chunks, 1))[..., 0]
-    equal = low_counts.gather(2, low[:, None, None].expand(n, chunks, 1))[..., 0]
-    before = equal.cumsum(1) - equal
-    taken = (ties[:, None] - before).clamp(min=0).minimum(equal)
-    count = above + taken
-    offset = count.cumsum(1) - count
+    width = WIDTH_FACTOR * k
+    keys = torch.full((n, width), -1, dtype=torch.int32, device=device)
+    positions = torch.empty(n, width, dtype=torch.int32, device=device)
+    count = torch.zeros(n, dtype=torch.int32, device=device)
+    _write_candidates[grid](
+        bits, maxima, kth, count, keys, positions, length, chunks, width, nan_above, **sizes
+    )
+    return keys, positions, count
 
-    out_bits = torch.empty(n, k, dtype=torch.int16, device=device)
-    positions = torch.empty(n, k, dtype=torch.int64, device=device)
-    _write_selected[grid](
-        bits, (high * 256 + low).to(torch.int32), taken.to(torch.int32),
-        offset.to(torch.int32), out_bits, positions, length, k, nan_above,
-        CHUNK=chunk, BLOCK=block,
-    )  # fmt: skip
-    return out_bits.view(rows.dtype), positions
+
+def _best_candidates(rows, k: int, keys, positions):
+    """The k best of a row's candidates by key, then position: one topk of distinct int64s
+    (key * 2^32 + 2^32 - 1 - position; an empty slot -1)."""
+    packed = (keys.long() << 32) | (0xFFFFFFFF - positions.long())
+    best = packed.masked_fill(keys < 0, -1).topk(k, dim=1).values
+    index = 0xFFFFFFFF - (best & 0xFFFFFFFF)
+    return rows.gather(1, index), index
 
 
 def _kth_digit(counts: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
