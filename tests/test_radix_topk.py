@@ -126,3 +126,19 @@ def test_levels_in_one_call_equal_each_alone():
     for rows, (values, positions) in zip(levels, together, strict=True):
         want_values, want_positions = _oracle(rows, 100)
         assert torch.equal(values, want_values) and torch.equal(positions, want_positions)
+
+
+def test_a_loose_floor_takes_the_exact_kth_key(monkeypatch):
+    """Where more values reach the floor than the buffer holds, the histograms find the
+    exact k-th key and the write takes only what reaches it. Here the first 40 sub-chunks
+    of 16 hold ascending large values: the floor is sub-chunk 3's maximum (the 37th largest
+    maximum), which 577 values reach (> 8 * 37), and the 37th largest value 37."""
+    from retinaflow import radix_topk
+
+    calls = []
+    kth = radix_topk._Selection._kth
+    monkeypatch.setattr(radix_topk._Selection, "_kth", lambda self: calls.append(1) or kth(self))
+    rows = torch.randn(2, 3000, generator=torch.Generator().manual_seed(6))
+    rows[:, :640] = 100 + torch.arange(640) / 8
+    _assert_oracle(rows.half(), 37, "triton")
+    assert calls == [1]

@@ -42,6 +42,7 @@ import triton.language as tl  # noqa: E402  isort: skip
 
 SUB = 1024  # values of a sub-chunk: its maximum decides whether passes 1-3 read it
 GROUP = 16  # sub-chunks a program takes in passes 1-3 (8 in pass 0)
+MAXIMA_OF_FLOATS = True  # pass 0 on float16: the floats' maximum (else the keys')
 WIDTH_FACTOR = 8  # a row's candidate buffer: 8 * k keys (the k best and their ties)
 # the 16-bit floats' bit patterns above which a value is NaN (|bits|): float16, bfloat16
 _SIXTEEN_BIT = {torch.float16: 0x7C00, torch.bfloat16: 0x7F80}
@@ -69,17 +70,32 @@ def _sub_chunk_keys(bits_ptr, row, chunk, L, NAN_ABOVE, SUB: tl.constexpr):
 
 @triton.jit
 def _sub_chunk_maxima(
-    bits_ptr, maxima_ptr, L, CHUNKS, NAN_ABOVE, SUB: tl.constexpr, GROUP: tl.constexpr
+    rows_ptr,
+    maxima_ptr,
+    L,
+    CHUNKS,
+    NAN_ABOVE,
+    FLOATS: tl.constexpr,
+    SUB: tl.constexpr,
+    GROUP: tl.constexpr,
 ):
-    """Pass 0: maxima[row, c] = the largest key of sub-chunk c."""
+    """Pass 0: maxima[row, c] = the key of sub-chunk c's largest value (GROUP sub-chunks a
+    program, read as one contiguous block). FLOATS: the maximum of the float16 values, then
+    its key; else (rows_ptr: the bits) the maximum of the keys."""
     row = tl.program_id(0)
-    chunk = tl.program_id(1) * GROUP + tl.arange(0, GROUP)
-    index = chunk[:, None] * SUB + tl.arange(0, SUB)[None, :]
+    first = tl.program_id(1) * GROUP
+    index = first * SUB + tl.arange(0, GROUP * SUB)
     inside = index < L
-    raw = tl.load(bits_ptr + row.to(tl.int64) * L + index, mask=inside, other=0)
-    key = tl.where(inside, _order_key(raw, NAN_ABOVE), -1)
-    best = tl.reduce(key, 1, max_combine)
-    tl.store(maxima_ptr + row * CHUNKS + chunk, best, mask=chunk < CHUNKS)
+    if FLOATS:
+        values = tl.load(rows_ptr + row.to(tl.int64) * L + index, mask=inside, other=-float("inf"))
+        best = tl.reduce(tl.reshape(values, (GROUP, SUB)), 1, max_combine)
+        key = _order_key(best.to(tl.int16, bitcast=True), NAN_ABOVE)
+    else:
+        raw = tl.load(rows_ptr + row.to(tl.int64) * L + index, mask=inside, other=0)
+        keys = tl.where(inside, _order_key(raw, NAN_ABOVE), -1)
+        key = tl.reduce(tl.reshape(keys, (GROUP, SUB)), 1, max_combine)
+    chunk = first + tl.arange(0, GROUP)
+    tl.store(maxima_ptr + row * CHUNKS + chunk, key, mask=chunk < CHUNKS)
 
 
 @triton.jit
@@ -122,27 +138,27 @@ def _digit_counts(
 def _write_candidates(
     bits_ptr,
     maxima_ptr,
-    kth_ptr,  # [N] the k-th largest key
+    least_ptr,  # [N] the least key written: the floor, or the k-th largest key
     count_ptr,  # [N] int32: candidates met so far (atomic)
     keys_ptr,  # [N, WIDTH] int32 out: the candidates' keys (-1 where none)
     index_ptr,  # [N, WIDTH] int32 out: their positions
+    WIDTH,
     L,
     CHUNKS,
-    WIDTH,
     NAN_ABOVE,
     SUB: tl.constexpr,
     GROUP: tl.constexpr,
 ):
-    """Pass 3: every key >= kth[row] and its position, at slots taken from the row's counter
-    (a sub-chunk's together); slots past WIDTH are counted, not written."""
+    """Every key >= least[row] and its position, at slots taken from the row's counter (a
+    sub-chunk's together); slots past WIDTH are counted, not written."""
     row = tl.program_id(0)
-    kth = tl.load(kth_ptr + row)
+    least = tl.load(least_ptr + row)
     for c in range(GROUP):
         chunk = tl.program_id(1) * GROUP + c
         best = tl.load(maxima_ptr + row * CHUNKS + chunk, mask=chunk < CHUNKS, other=-1)
-        if best >= kth:
+        if best >= least:
             index, inside, key = _sub_chunk_keys(bits_ptr, row, chunk, L, NAN_ABOVE, SUB)
-            chosen = (inside & (key >= kth)).to(tl.int32)
+            chosen = (inside & (key >= least)).to(tl.int32)
             base = tl.atomic_add(count_ptr + row, tl.reduce(chosen, 0, sum_combine))
             slot = base + tl.associative_scan(chosen, 0, sum_combine) - 1
             keep = (chosen != 0) & (slot < WIDTH)
@@ -165,38 +181,107 @@ def top_k_levels(
     levels: list[torch.Tensor], k: int, backend: str = "auto", sub: int = SUB, group: int = GROUP
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """top_k_rows of each of several [N, L] tensors (a batch's levels), with one host sync
-    for them all."""
+    for them all (two where a level's candidates above its floor overflow the buffer)."""
     if backend not in ("auto", "triton", "torch"):
         raise ValueError(f"top_k_rows: backend {backend!r} is not one of auto, triton, torch")
-    pending = []
+    selections = []
     for rows in levels:
         n, length = rows.shape
-        k_level = max(0, min(k, length))
         sixteen = rows.dtype in _SIXTEEN_BIT
         if backend == "triton" and not sixteen:
             raise ValueError(
                 f"top_k_rows: the Triton passes take float16/bfloat16, not {rows.dtype}"
             )
         passes = backend == "triton" or (backend == "auto" and sixteen and rows.is_cuda)
-        candidates = None
-        if n and k_level and passes:
-            candidates = _candidates_triton(rows, k_level, sub, group)
-        pending.append((rows, k_level, candidates))
-    counters = [c[2].max() for _, _, c in pending if c is not None]
-    most = torch.stack(counters).tolist() if counters else []  # the one sync
-    results = []
-    for rows, k_level, candidates in pending:
-        n = len(rows)
-        if n == 0 or k_level == 0:
-            empty = torch.empty(n, k_level, dtype=torch.int64, device=rows.device)
-            results.append((rows.new_empty(n, k_level), empty))
-        elif candidates is not None and most.pop(0) <= candidates[0].shape[1]:
-            results.append(_best_candidates(rows, k_level, *candidates[:2]))
-        else:  # not 16-bit, not on CUDA, or more ties than the buffer holds
-            values, positions = _select_torch(rows, k_level)
-            order = values.sort(dim=1, descending=True, stable=True).indices
-            results.append((values.gather(1, order), positions.gather(1, order)))
-    return results
+        selections.append(_Selection(rows, k, sub, group, passes))
+    for stage in ("floor", "kth"):
+        waiting = [s for s in selections if s.stage == stage]
+        if waiting:
+            counts = torch.stack([s.count.max() for s in waiting]).tolist()  # the sync
+            for selection, count in zip(waiting, counts, strict=True):
+                selection.next_stage(count)
+    return [s.result for s in selections]
+
+
+class _Selection:
+    """One level's selection through its stages: "floor" (candidates above the floor
+    written, pending their count), "kth" (above the exact k-th key), or done (`result`)."""
+
+    def __init__(self, rows, k: int, sub: int, group: int, passes: bool):
+        n, length = rows.shape
+        self.rows, self.k, self.sub, self.group = rows, max(0, min(k, length)), sub, group
+        self.stage, self.result = None, None
+        if n == 0 or self.k == 0:
+            empty = torch.empty(n, self.k, dtype=torch.int64, device=rows.device)
+            self.result = (rows.new_empty(n, self.k), empty)
+        elif not passes:
+            self._torch_ops()
+        else:
+            if rows.stride(1) != 1 or rows.stride(0) != length:
+                self.rows = rows.contiguous()
+            self._floor()
+
+    def next_stage(self, count: int) -> None:
+        if count <= self.keys.shape[1]:
+            self.result = _best_candidates(self.rows, self.k, self.keys, self.positions)
+        elif self.stage == "floor":
+            self._kth()
+        else:  # more ties of the k-th value than the buffer holds
+            self._torch_ops()
+
+    def _torch_ops(self):
+        values, positions = _select_torch(self.rows, self.k)
+        order = values.sort(dim=1, descending=True, stable=True).indices
+        self.stage, self.result = None, (values.gather(1, order), positions.gather(1, order))
+
+    def _launch(self, kernel, group: int, *args, **constants):
+        n, length = self.rows.shape
+        grid = (n, -(-self.chunks // group))
+        nan_above = _SIXTEEN_BIT[self.rows.dtype]
+        kernel[grid](*args, length, self.chunks, nan_above, SUB=self.sub, GROUP=group, **constants)
+
+    def _floor(self):
+        """Pass 0, then every key at or above the floor."""
+        n, length = self.rows.shape
+        device = self.rows.device
+        self.bits = self.rows.view(torch.int16)
+        self.chunks = -(-length // self.sub)
+        self.maxima = torch.empty(n, self.chunks, dtype=torch.int32, device=device)
+        floats = self.rows.dtype == torch.float16 and MAXIMA_OF_FLOATS
+        source = self.rows if floats else self.bits
+        self._launch(_sub_chunk_maxima, 8, source, self.maxima, FLOATS=floats)
+        if self.chunks >= self.k:
+            self.floor = self.maxima.topk(self.k, dim=1).values[:, -1].contiguous()
+        else:  # fewer sub-chunks than k: every key counts
+            self.floor = torch.zeros(n, dtype=torch.int32, device=device)
+        self._write(self.floor)
+        self.stage = "floor"
+
+    def _kth(self):
+        """Passes 1 and 2 (the exact k-th key), then every key at or above it."""
+        n = len(self.rows)
+        device = self.rows.device
+        high_counts = torch.zeros(n, 256, dtype=torch.int32, device=device)
+        args = (self.bits, self.maxima, self.floor)
+        self._launch(_digit_counts, self.group, *args, self.floor, high_counts, LOW=False)
+        high, higher = _kth_digit(high_counts, torch.full((n,), self.k, device=device))
+        low_counts = torch.zeros(n, 256, dtype=torch.int32, device=device)
+        self._launch(_digit_counts, self.group, *args, high.to(torch.int32), low_counts, LOW=True)
+        low, _ = _kth_digit(low_counts, self.k - higher)
+        self._write((high * 256 + low).to(torch.int32))
+        self.stage = "kth"
+
+    def _write(self, least: torch.Tensor):
+        n = len(self.rows)
+        device = self.rows.device
+        width = WIDTH_FACTOR * self.k
+        self.keys = torch.full((n, width), -1, dtype=torch.int32, device=device)
+        self.positions = torch.empty(n, width, dtype=torch.int32, device=device)
+        self.count = torch.zeros(n, dtype=torch.int32, device=device)
+        self._launch(
+            _write_candidates, self.group, self.bits, self.maxima, least, self.count,
+            self.keys, self.positions, width,
+        )  # fmt: skip
 
 
 def _select_torch(rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -209,49 +294,6 @@ def _select_torch(rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tenso
     chosen = above | (equal & (equal.cumsum(1) <= ties))
     positions = chosen.nonzero()[:, 1].view(len(rows), k)
     return rows.gather(1, positions), positions
-
-
-def _candidates_triton(rows: torch.Tensor, k: int, sub: int, group: int):
-    """Passes 0-3 (module docstring): (keys [N, W], positions [N, W], counts [N])."""
-    n, length = rows.shape
-    if rows.stride(1) != 1 or rows.stride(0) != length:
-        rows = rows.contiguous()
-    bits = rows.view(torch.int16)
-    nan_above = _SIXTEEN_BIT[rows.dtype]
-    chunks = -(-length // sub)
-    device = rows.device
-
-    maxima = torch.empty(n, chunks, dtype=torch.int32, device=device)
-    grid = (n, -(-chunks // 8))
-    _sub_chunk_maxima[grid](bits, maxima, length, chunks, nan_above, SUB=sub, GROUP=8)
-    if chunks >= k:
-        floor = maxima.topk(k, dim=1).values[:, -1].contiguous()
-    else:  # fewer sub-chunks than k: every key counts
-        floor = torch.zeros(n, dtype=torch.int32, device=device)
-
-    grid = (n, -(-chunks // group))
-    sizes = {"SUB": sub, "GROUP": group}
-    high_counts = torch.zeros(n, 256, dtype=torch.int32, device=device)
-    _digit_counts[grid](
-        bits, maxima, floor, floor, high_counts, length, chunks, nan_above, LOW=False, **sizes
-    )
-    high, higher = _kth_digit(high_counts, torch.full((n,), k, device=device))
-    low_counts = torch.zeros(n, 256, dtype=torch.int32, device=device)
-    _digit_counts[grid](
-        bits, maxima, floor, high.to(torch.int32), low_counts, length, chunks, nan_above,
-        LOW=True, **sizes,
-    )  # fmt: skip
-    low, _ = _kth_digit(low_counts, k - higher)
-    kth = (high * 256 + low).to(torch.int32)
-
-    width = WIDTH_FACTOR * k
-    keys = torch.full((n, width), -1, dtype=torch.int32, device=device)
-    positions = torch.empty(n, width, dtype=torch.int32, device=device)
-    count = torch.zeros(n, dtype=torch.int32, device=device)
-    _write_candidates[grid](
-        bits, maxima, kth, count, keys, positions, length, chunks, width, nan_above, **sizes
-    )
-    return keys, positions, count
 
 
 def _best_candidates(rows, k: int, keys, positions):
