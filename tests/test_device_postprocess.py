@@ -407,3 +407,26 @@ def test_the_gpus_top_k_gives_the_same_detections(monkeypatch):
     for mine, ref in zip(triton_passes, torch_ops, strict=True):
         for key in ("boxes", "scores", "labels"):
             assert torch.equal(mine[key], ref[key])
+
+
+def test_a_batchs_detections_reach_the_host_in_one_piece():
+    """BatchDetections.to_host (the fast path's one copy) gives every image its first
+    counts[i] rows, each field in its own dtype and contiguous, as per_image's views hold
+    them; an image without detections included."""
+    from retinaflow.device_postprocess import BatchDetections
+
+    gen = torch.Generator().manual_seed(5)
+    batch = BatchDetections(
+        torch.rand(3, 300, 4, generator=gen) * 800,
+        torch.rand(3, 300, generator=gen),
+        torch.randint(0, 264, (3, 300), generator=gen),
+        [5, 0, 300],
+    )
+    batch.labels[2, 299] = 263
+    host = batch.to_host()
+    for got, want in zip(host, batch.per_image(), strict=True):
+        for key in ("boxes", "scores", "labels"):
+            assert got[key].dtype == want[key].numpy().dtype
+            assert got[key].flags["C_CONTIGUOUS"]
+            assert np.array_equal(got[key], want[key].numpy())
+    assert [len(h["scores"]) for h in host] == [5, 0, 300]

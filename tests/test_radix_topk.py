@@ -32,7 +32,7 @@ def _rows(kind, dtype):
     if kind == "random":
         return torch.randn(3, 5000, generator=gen).to(dtype)
     if kind == "ties":  # seven values only: ties straddle every chunk and the k-th place
-        return (torch.randint(-3, 4, (2, 7000), generator=gen) * 0.5).to(dtype)
+        return (torch.randint(-3, 4, (2, 3000), generator=gen) * 0.5).to(dtype)
     if kind == "one value":
         return torch.full((2, 3000), -1.0, dtype=dtype)
     if kind == "signed zeros":  # -0.0 == +0.0: ties by position, whatever the sign bit
@@ -45,7 +45,7 @@ def _rows(kind, dtype):
         rows[:, 50::300] = -torch.inf
         return rows
     if kind == "dense logits":  # the random-weight head's maps: N(-1, 0.05) in float16
-        return (torch.randn(2, 20000, generator=gen) * 0.05 - 1).to(dtype)
+        return (torch.randn(2, 6000, generator=gen) * 0.05 - 1).to(dtype)
     raise AssertionError(kind)
 
 

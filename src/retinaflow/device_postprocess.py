@@ -72,15 +72,24 @@ class BatchDetections:
                 self.labels[..., None].to(self.boxes),
             ],
             2,
-        ).cpu()
+        )
+        host = packed.cpu().numpy()
+        kinds = [(slice(0, 4), self.boxes), (4, self.scores), (5, self.labels)]
+        dtypes = {key: _numpy_dtype(t.dtype) for key, (_, t) in zip(FIELDS, kinds, strict=True)}
         return [
             {
-                "boxes": packed[i, :c, :4].to(self.boxes.dtype).contiguous().numpy(),
-                "scores": packed[i, :c, 4].to(self.scores.dtype).contiguous().numpy(),
-                "labels": packed[i, :c, 5].to(self.labels.dtype).contiguous().numpy(),
+                key: np.ascontiguousarray(host[i, :count, part], dtype=dtypes[key])
+                for key, (part, _) in zip(FIELDS, kinds, strict=True)
             }
-            for i, c in enumerate(self.counts)
+            for i, count in enumerate(self.counts)
         ]
+
+
+FIELDS = ("boxes", "scores", "labels")
+
+
+def _numpy_dtype(dtype: torch.dtype) -> np.dtype:
+    return torch.empty(0, dtype=dtype).numpy().dtype
 
 
 def _flat_logits(class_map: torch.Tensor) -> tuple[torch.Tensor, bool]:

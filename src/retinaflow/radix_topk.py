@@ -40,7 +40,7 @@ from .triton_setup import max_combine, sum_combine  # first: the interpreter wit
 import triton  # noqa: E402  isort: skip
 import triton.language as tl  # noqa: E402  isort: skip
 
-SUB = 1024  # values of a sub-chunk: its maximum decides whether passes 1-3 read it
+SUB = 1024  # values of a sub-chunk at most: its maximum decides whether later passes read it
 GROUP = 16  # sub-chunks a program takes in passes 1-3 (8 in pass 0)
 MAXIMA_OF_FLOATS = True  # pass 0 on float16: the floats' maximum (else the keys')
 WIDTH_FACTOR = 8  # a row's candidate buffer: 8 * k keys (the k best and their ties)
@@ -209,7 +209,9 @@ class _Selection:
 
     def __init__(self, rows, k: int, sub: int, group: int, passes: bool):
         n, length = rows.shape
-        self.rows, self.k, self.sub, self.group = rows, max(0, min(k, length)), sub, group
+        self.rows, self.k, self.group = rows, max(0, min(k, length)), group
+        # sub-chunks small enough that a level has k of them (a floor), where it can
+        self.sub = max(16, min(sub, 1 << max(0, (length // max(1, self.k)).bit_length() - 1)))
         self.stage, self.result = None, None
         if n == 0 or self.k == 0:
             empty = torch.empty(n, self.k, dtype=torch.int64, device=rows.device)
@@ -252,10 +254,11 @@ class _Selection:
         self._launch(_sub_chunk_maxima, 8, source, self.maxima, FLOATS=floats)
         if self.chunks >= self.k:
             self.floor = self.maxima.topk(self.k, dim=1).values[:, -1].contiguous()
-        else:  # fewer sub-chunks than k: every key counts
+            self._write(self.floor)
+            self.stage = "floor"
+        else:  # fewer sub-chunks than k (a level of under 16 k values): no floor
             self.floor = torch.zeros(n, dtype=torch.int32, device=device)
-        self._write(self.floor)
-        self.stage = "floor"
+            self._kth()
 
     def _kth(self):
         """Passes 1 and 2 (the exact k-th key), then every key at or above it."""
