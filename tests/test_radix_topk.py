@@ -101,20 +101,25 @@ def test_a_channels_last_levels_rows_are_read_in_place():
     _assert_oracle(rows, 300, "triton")
 
 
-def test_ties_past_the_buffer_take_the_torch_ops(monkeypatch):
-    """A row of one value has L ties at the k-th place, more than the WIDTH_FACTOR * k
-    candidate buffer holds: the counter says so and the row takes the torch ops, which give
-    the sort's answer; rows that fit do not."""
+def test_ties_past_the_buffer_are_taken_by_position(monkeypatch):
+    """Rows of few values (random weights' maps: a handful of distinct float16 logits) have
+    thousands of ties at the k-th place, more than the WIDTH_FACTOR * k buffer holds: the
+    floor is then the k-th key, fewer than k keys pass it, and the first of its ties by
+    position fill the rest, with no histogram and no torch ops."""
     from retinaflow import radix_topk
 
     calls = []
-    select = radix_topk._select_torch
-    monkeypatch.setattr(radix_topk, "_select_torch", lambda *a: calls.append(1) or select(*a))
-    rows = torch.full((2, 3000), -1.0, dtype=torch.float16)
-    _assert_oracle(rows, 37, "triton")  # 3,000 ties > 8 * 37
-    assert calls == [1]
-    _assert_oracle(_rows("random", torch.float16), 37, "triton")
-    assert calls == [1]
+    for name in ("_select_torch",):
+        original = getattr(radix_topk, name)
+        monkeypatch.setattr(radix_topk, name, lambda *a, o=original: calls.append(1) or o(*a))
+    kth = radix_topk._Selection._kth
+    monkeypatch.setattr(radix_topk._Selection, "_kth", lambda self: calls.append(2) or kth(self))
+    gen = torch.Generator().manual_seed(8)
+    few = (torch.randint(0, 3, (2, 3000), generator=gen) * 0.25 - 1).half()
+    for rows in (torch.full((2, 3000), -1.0, dtype=torch.float16), few):
+        for k in (37, 100):
+            _assert_oracle(rows, k, "triton")  # > 1,000 ties > 8 * 100
+    assert calls == []
 
 
 def test_levels_in_one_call_equal_each_alone():
@@ -129,10 +134,11 @@ def test_levels_in_one_call_equal_each_alone():
 
 
 def test_a_loose_floor_takes_the_exact_kth_key(monkeypatch):
-    """Where more values reach the floor than the buffer holds, the histograms find the
-    exact k-th key and the write takes only what reaches it. Here the first 40 sub-chunks
-    of 16 hold ascending large values: the floor is sub-chunk 3's maximum (the 37th largest
-    maximum), which 577 values reach (> 8 * 37), and the 37th largest value 37."""
+    """Where more values reach the floor than the buffer holds and k of them pass it, the
+    histograms find the exact k-th key and the writes take only what reaches it. Here the
+    first 40 sub-chunks of 16 hold ascending large values: the floor is sub-chunk 3's
+    maximum (the 37th largest maximum), which 577 values reach (> 8 * 37), and the 37th
+    largest value 37."""
     from retinaflow import radix_topk
 
     calls = []

@@ -5,30 +5,31 @@ Per-level top-k over a batch's class logits is the device post-processing's larg
 (P3 at 800x800: 23.8 M logits an image, 1.5 GB a batch of 32 in float16). torch.topk took
 5.4 ms a batch for P3 and 7.5 ms for the five levels on an H200 (benchmarks/gpu-h200.md),
 15 times what reading P3 once costs (0.35 ms), and chooses among equal values in its own
-way. For 16-bit floats on a GPU, `top_k_levels` runs a radix select in Triton that reads
-the rows in full once and then only the parts that can hold the k best:
+way. For 16-bit floats on a GPU, `top_k_levels` selects in Triton passes that read the rows
+in full once and then only the parts that can hold the k best:
 
 0. every value's 16-bit *order key* (the float's bits, reordered so that integers compare
-   as the floats do), and the largest key of each sub-chunk of SUB values. The k-th largest
-   of these maxima is a floor: k values reach it, so the k-th largest value does too, and a
-   sub-chunk whose maximum is below the floor holds nothing of the k best (P3 has 23,203
-   sub-chunks a row, of which about k pass);
-1. a histogram of the high bytes of the keys at or above the floor: the k-th largest key's
-   high byte;
-2. a histogram of the low bytes of the counted keys with that high byte: the k-th largest
-   key;
-3. every key at or above it (the k best and all ties of the k-th) with its position, into
-   a buffer of WIDTH_FACTOR * k a row, at slots taken from an atomic counter.
+   as the floats do) and the largest key of each sub-chunk of up to SUB values. The k-th
+   largest of these maxima is a *floor*: k values reach it, so the k-th largest value does
+   too, and a sub-chunk whose maximum is below the floor holds nothing of the k best (P3
+   has 23,203 sub-chunks a row, of which about k pass);
+1. how many keys are above the floor, and how many equal it in each sub-chunk.
+   One host sync for all the levels reads the counts. Then, per level:
+2. where the keys reaching the floor fit a buffer of WIDTH_FACTOR * k (the usual case),
+   all of them with their positions, at slots taken from an atomic counter;
+3. else the k-th largest key t: the floor where fewer than k keys pass it (maps of few
+   distinct values: random weights' are), otherwise from two histograms (high byte, then
+   low byte, of the keys reaching the floor) and the counts at t; then every key above t
+   (fewer than k) and the first ties of t by position, each sub-chunk's at slots known from
+   the counts (a scan within the sub-chunk).
 
-Each candidate is then one int64, key * 2^32 + (2^32 - 1 - position), all distinct, so that
-one torch.topk of the buffer gives the k best by value and then by position: the same result
-on every run and device, whatever order the atomics wrote in. Histograms (Triton's
-tl.histogram) cost 7 times a plain read on the H200, hence the floor first. Small tensor ops
-between the passes run on the device; one host sync for all the levels reads the counters,
-and a row whose ties overflow its buffer (a level of many equal values) takes the torch ops
-(`_select_torch`), as float32 rows and the CPU do. On the CPU the Triton passes run in
-Triton's interpreter (tests: `backend="triton"`). Values are taken as finite (a NaN ranks
-above everything); -0.0 and +0.0 count as equal, as the sort compares them.
+Each candidate is one int64, key * 2^32 + (2^32 - 1 - position), all distinct, so that one
+torch.topk of the buffer gives the k best by value and then by position: the same result
+on every run and device, whatever order the atomics wrote in. Triton's tl.histogram costs
+7 times a plain read on the H200, hence the floor and the counts first. Float32 rows and the
+CPU take torch ops (`_select_torch`) with the same result; on the CPU the Triton passes run
+in Triton's interpreter (tests: `backend="triton"`). Values are taken as finite; -0.0 and
++0.0 count as equal, as the sort compares them.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def _digit_counts(
 def _write_candidates(
     bits_ptr,
     maxima_ptr,
-    least_ptr,  # [N] the least key written: the floor, or the k-th largest key
+    least_ptr,  # [N] keys at or above it are written (STRICT: above it)
     count_ptr,  # [N] int32: candidates met so far (atomic)
     keys_ptr,  # [N, WIDTH] int32 out: the candidates' keys (-1 where none)
     index_ptr,  # [N, WIDTH] int32 out: their positions
@@ -146,13 +147,14 @@ def _write_candidates(
     L,
     CHUNKS,
     NAN_ABOVE,
+    STRICT: tl.constexpr,
     SUB: tl.constexpr,
     GROUP: tl.constexpr,
 ):
-    """Every key >= least[row] and its position, at slots taken from the row's counter (a
-    sub-chunk's together); slots past WIDTH are counted, not written."""
+    """Every key >= least[row] (STRICT: > least[row]) and its position, at slots taken from
+    the row's counter (a sub-chunk's together); slots past WIDTH are counted, not written."""
     row = tl.program_id(0)
-    least = tl.load(least_ptr + row)
+    least = tl.load(least_ptr + row) + STRICT
     for c in range(GROUP):
         chunk = tl.program_id(1) * GROUP + c
         best = tl.load(maxima_ptr + row * CHUNKS + chunk, mask=chunk < CHUNKS, other=-1)
@@ -165,6 +167,69 @@ def _write_candidates(
             target = row.to(tl.int64) * WIDTH + slot
             tl.store(keys_ptr + target, key, mask=keep)
             tl.store(index_ptr + target, index, mask=keep)
+
+
+@triton.jit
+def _count_at_least(
+    bits_ptr,
+    maxima_ptr,
+    least_ptr,  # [N] the key counted
+    above_ptr,  # [N] int32 += the keys above it (atomic)
+    equal_ptr,  # [N, CHUNKS] int32 out: each sub-chunk's keys equal to it
+    L,
+    CHUNKS,
+    NAN_ABOVE,
+    SUB: tl.constexpr,
+    GROUP: tl.constexpr,
+):
+    """How many keys are above least[row] in the row, and equal to it in each sub-chunk
+    (sub-chunks whose maximum is below it are not read)."""
+    row = tl.program_id(0)
+    least = tl.load(least_ptr + row)
+    above = least * 0
+    for c in range(GROUP):
+        chunk = tl.program_id(1) * GROUP + c
+        best = tl.load(maxima_ptr + row * CHUNKS + chunk, mask=chunk < CHUNKS, other=-1)
+        equal = least * 0
+        if best >= least:
+            _, inside, key = _sub_chunk_keys(bits_ptr, row, chunk, L, NAN_ABOVE, SUB)
+            above += tl.reduce((inside & (key > least)).to(tl.int32), 0, sum_combine)
+            equal = tl.reduce((inside & (key == least)).to(tl.int32), 0, sum_combine)
+        tl.store(equal_ptr + row * CHUNKS + chunk, equal, mask=chunk < CHUNKS)
+    tl.atomic_add(above_ptr + row, above)
+
+
+@triton.jit
+def _write_ties(
+    bits_ptr,
+    least_ptr,  # [N] the tied key
+    take_ptr,  # [N, CHUNKS] how many of the sub-chunk's ties are taken (its first)
+    slot_ptr,  # [N, CHUNKS] the buffer slot of the sub-chunk's first tie taken
+    keys_ptr,  # [N, WIDTH] int32 out
+    index_ptr,  # [N, WIDTH] int32 out
+    WIDTH,
+    L,
+    CHUNKS,
+    NAN_ABOVE,
+    SUB: tl.constexpr,
+    GROUP: tl.constexpr,
+):
+    """The first take[row, c] keys equal to least[row] of each sub-chunk c, in position
+    order, at slots from slot[row, c] on."""
+    row = tl.program_id(0)
+    least = tl.load(least_ptr + row)
+    for c in range(GROUP):
+        chunk = tl.program_id(1) * GROUP + c
+        take = tl.load(take_ptr + row * CHUNKS + chunk, mask=chunk < CHUNKS, other=0)
+        if take > 0:
+            index, inside, key = _sub_chunk_keys(bits_ptr, row, chunk, L, NAN_ABOVE, SUB)
+            tied = (inside & (key == least)).to(tl.int32)
+            rank = tl.associative_scan(tied, 0, sum_combine) - 1
+            chosen = (tied != 0) & (rank < take)
+            start = tl.load(slot_ptr + row * CHUNKS + chunk)
+            target = row.to(tl.int64) * WIDTH + start + rank
+            tl.store(keys_ptr + target, key, mask=chosen)
+            tl.store(index_ptr + target, index, mask=chosen)
 
 
 def top_k_rows(rows: torch.Tensor, k: int, backend: str = "auto", **sizes):
@@ -194,47 +259,35 @@ def top_k_levels(
             )
         passes = backend == "triton" or (backend == "auto" and sixteen and rows.is_cuda)
         selections.append(_Selection(rows, k, sub, group, passes))
-    for stage in ("floor", "kth"):
-        waiting = [s for s in selections if s.stage == stage]
-        if waiting:
-            counts = torch.stack([s.count.max() for s in waiting]).tolist()  # the sync
-            for selection, count in zip(waiting, counts, strict=True):
-                selection.next_stage(count)
+    waiting = [s for s in selections if s.result is None]
+    if waiting:  # the one sync: how many keys reach each level's floor
+        counts = torch.stack([torch.stack([s.at_least.max(), s.above.max()]) for s in waiting])
+        for selection, (at_least, above) in zip(waiting, counts.tolist(), strict=True):
+            selection.finish(at_least, above)
     return [s.result for s in selections]
 
 
 class _Selection:
-    """One level's selection through its stages: "floor" (candidates above the floor
-    written, pending their count), "kth" (above the exact k-th key), or done (`result`)."""
+    """One level's selection: the floor and the count of keys reaching it at once (Triton
+    passes), the rest once the counts are on the host (`finish`)."""
 
     def __init__(self, rows, k: int, sub: int, group: int, passes: bool):
         n, length = rows.shape
         self.rows, self.k, self.group = rows, max(0, min(k, length)), group
         # sub-chunks small enough that a level has k of them (a floor), where it can
         self.sub = max(16, min(sub, 1 << max(0, (length // max(1, self.k)).bit_length() - 1)))
-        self.stage, self.result = None, None
+        self.result = None
         if n == 0 or self.k == 0:
             empty = torch.empty(n, self.k, dtype=torch.int64, device=rows.device)
             self.result = (rows.new_empty(n, self.k), empty)
         elif not passes:
-            self._torch_ops()
+            values, positions = _select_torch(rows, self.k)
+            order = values.sort(dim=1, descending=True, stable=True).indices
+            self.result = (values.gather(1, order), positions.gather(1, order))
         else:
             if rows.stride(1) != 1 or rows.stride(0) != length:
                 self.rows = rows.contiguous()
             self._floor()
-
-    def next_stage(self, count: int) -> None:
-        if count <= self.keys.shape[1]:
-            self.result = _best_candidates(self.rows, self.k, self.keys, self.positions)
-        elif self.stage == "floor":
-            self._kth()
-        else:  # more ties of the k-th value than the buffer holds
-            self._torch_ops()
-
-    def _torch_ops(self):
-        values, positions = _select_torch(self.rows, self.k)
-        order = values.sort(dim=1, descending=True, stable=True).indices
-        self.stage, self.result = None, (values.gather(1, order), positions.gather(1, order))
 
     def _launch(self, kernel, group: int, *args, **constants):
         n, length = self.rows.shape
@@ -243,7 +296,8 @@ class _Selection:
         kernel[grid](*args, length, self.chunks, nan_above, SUB=self.sub, GROUP=group, **constants)
 
     def _floor(self):
-        """Pass 0, then every key at or above the floor."""
+        """Pass 0, the floor, and how many keys reach it (`at_least`, [N]) and pass it
+        (`above`)."""
         n, length = self.rows.shape
         device = self.rows.device
         self.bits = self.rows.view(torch.int16)
@@ -254,14 +308,45 @@ class _Selection:
         self._launch(_sub_chunk_maxima, 8, source, self.maxima, FLOATS=floats)
         if self.chunks >= self.k:
             self.floor = self.maxima.topk(self.k, dim=1).values[:, -1].contiguous()
-            self._write(self.floor)
-            self.stage = "floor"
         else:  # fewer sub-chunks than k (a level of under 16 k values): no floor
             self.floor = torch.zeros(n, dtype=torch.int32, device=device)
-            self._kth()
+        self.above, self.equal = self._count(self.floor)
+        self.at_least = self.above + self.equal.sum(1)
 
-    def _kth(self):
-        """Passes 1 and 2 (the exact k-th key), then every key at or above it."""
+    def _count(self, least):
+        n = len(self.rows)
+        above = torch.zeros(n, dtype=torch.int32, device=self.rows.device)
+        equal = torch.empty(n, self.chunks, dtype=torch.int32, device=self.rows.device)
+        self._launch(_count_at_least, self.group, self.bits, self.maxima, least, above, equal)
+        return above, equal
+
+    def finish(self, at_least: int, above: int) -> None:
+        """With the most keys a row has at (`at_least`) and above (`above`) the floor: every
+        key reaching it where they fit the buffer, else the k best by value and position
+        from the keys above the k-th largest key and the first of its ties (the floor, where
+        fewer than k keys pass it)."""
+        width = WIDTH_FACTOR * self.k
+        keys = torch.full((len(self.rows), width), -1, dtype=torch.int32, device=self.rows.device)
+        positions = torch.empty_like(keys)
+        if at_least <= width:
+            self._write(self.floor, keys, positions, strict=False)
+        else:
+            kth, passing, equal = self.floor, self.above, self.equal
+            if above >= self.k:  # a row has k keys above its floor: find the k-th key
+                kth = self._kth()
+                passing, equal = self._count(kth)
+            self._write(kth, keys, positions, strict=True)  # `passing` of them, < k
+            before = equal.cumsum(1) - equal  # ties in earlier sub-chunks
+            take = ((self.k - passing)[:, None] - before).clamp(min=0).minimum(equal)
+            slot = (passing[:, None] + before).to(torch.int32)
+            self._launch(
+                _write_ties, self.group, self.bits, kth, take.to(torch.int32), slot, keys,
+                positions, width,
+            )  # fmt: skip
+        self.result = _best_candidates(self.rows, self.k, keys, positions)
+
+    def _kth(self) -> torch.Tensor:
+        """Passes 1 and 2: each row's k-th largest key (>= the floor)."""
         n = len(self.rows)
         device = self.rows.device
         high_counts = torch.zeros(n, 256, dtype=torch.int32, device=device)
@@ -271,19 +356,13 @@ class _Selection:
         low_counts = torch.zeros(n, 256, dtype=torch.int32, device=device)
         self._launch(_digit_counts, self.group, *args, high.to(torch.int32), low_counts, LOW=True)
         low, _ = _kth_digit(low_counts, self.k - higher)
-        self._write((high * 256 + low).to(torch.int32))
-        self.stage = "kth"
+        return (high * 256 + low).to(torch.int32).contiguous()
 
-    def _write(self, least: torch.Tensor):
-        n = len(self.rows)
-        device = self.rows.device
-        width = WIDTH_FACTOR * self.k
-        self.keys = torch.full((n, width), -1, dtype=torch.int32, device=device)
-        self.positions = torch.empty(n, width, dtype=torch.int32, device=device)
-        self.count = torch.zeros(n, dtype=torch.int32, device=device)
+    def _write(self, least, keys, positions, strict: bool):
+        count = torch.zeros(len(self.rows), dtype=torch.int32, device=self.rows.device)
         self._launch(
-            _write_candidates, self.group, self.bits, self.maxima, least, self.count,
-            self.keys, self.positions, width,
+            _write_candidates, self.group, self.bits, self.maxima, least, count, keys,
+            positions, keys.shape[1], STRICT=strict,
         )  # fmt: skip
 
 
