@@ -16,7 +16,7 @@ from retinaflow.device_postprocess import (
     _flat_logits,
     device_postprocess_batch,
     device_postprocess_detections,
-    nms_per_image,
+    nms_rows,
 )
 from retinaflow.model.architectures import anchor_generator
 from retinaflow.postprocess import level_anchors, postprocess_detections
@@ -286,7 +286,7 @@ def test_batched_nms_on_large_random_images():
     _assert_torchvision_kept(images)
 
 
-# nms_per_image: the device path's NMS stage against torchvision's batched_nms (its coordinate
+# _nms_per_image: the device path's NMS stage against torchvision's batched_nms (its coordinate
 # trick, as the device path promises) on each image's candidates.
 
 
@@ -304,8 +304,31 @@ def _candidates(counts, num_classes, seed, levels=5):
     return (torch.cat(p) for p in zip(*parts, strict=True))
 
 
+def _nms_per_image(image, boxes, scores, labels, n: int, settings):
+    """nms_rows on flat candidate lists (image index, boxes, scores, labels), as the tests
+    build them: per image of the n, the indices into these lists that it keeps, best first."""
+    counts = torch.bincount(image, minlength=n)
+    width = int(counts.max()) if len(image) else 0
+    order = image.sort(stable=True).indices  # by image, in list order
+    start = counts.cumsum(0) - counts
+    column = torch.arange(len(image)) - start[image[order]]
+    slot = image[order] * width + column
+
+    def padded(values, fill):
+        out = values.new_full((n * width, *values.shape[1:]), fill)
+        out[slot] = values[order]
+        return out.view(n, width, *values.shape[1:])
+
+    valid = padded(torch.ones_like(image, dtype=torch.bool), False)
+    rows, kept = nms_rows(
+        padded(boxes, 0.0), padded(scores, 0.0), padded(labels, 0), valid, settings
+    )
+    flat = padded(torch.arange(len(image)), -1)
+    return [flat[i].gather(0, rows[i, :c]) for i, c in enumerate(kept)]
+
+
 def _assert_batched_nms_kept(image, boxes, scores, labels, n, settings):
-    ours = nms_per_image(image, boxes, scores, labels, n, settings)
+    ours = _nms_per_image(image, boxes, scores, labels, n, settings)
     for i in range(n):
         where = (image == i).nonzero().squeeze(1)
         reference = box_ops._batched_nms_coordinate_trick(

@@ -26,7 +26,13 @@ import numpy as np
 import torch
 
 from .batched_postprocess import batched_postprocess_detections
-from .device_postprocess import BatchDetections, device_postprocess_batch
+from .device_postprocess import (
+    BatchDetections,
+    device_postprocess_batch,
+    numpy_dtypes,
+    packed_rows,
+    unpacked_rows,
+)
 from .model.architectures import anchor_generator
 from .model.head import NUM_LEVELS
 from .postprocess import PostprocessSettings, level_anchors, postprocess_detections
@@ -116,27 +122,16 @@ class Detector:
 
 def detections_to_host(detections: list[dict[str, torch.Tensor]]) -> list[dict[str, np.ndarray]]:
     """A batch's detections from their device to numpy in one copy (one sync), not three an
-    image: they travel as one [total, 6] tensor in the boxes' dtype (float32: the scores are
-    float32 too, and labels, class indices far below 2^24, are exact in it) and are split
-    back on the host, each in its own dtype, contiguous."""
+    image: they travel as one [total, 6] tensor (device_postprocess.packed_rows) and are split
+    back on the host, each field in its own dtype, contiguous."""
     if not detections:
         return []
     first = detections[0]
-    dtypes = {key: first[key].dtype for key in ("boxes", "scores", "labels")}
-    counts = [len(d["scores"]) for d in detections]
-    columns = [
-        torch.cat(
-            [d["boxes"], d["scores"][:, None].to(d["boxes"]), d["labels"][:, None].to(d["boxes"])],
-            1,
-        )
-        for d in detections
-    ]
-    packed = torch.cat(columns).cpu()
+    dtypes = numpy_dtypes(first["boxes"], first["scores"], first["labels"])
+    packed = torch.cat([packed_rows(d["boxes"], d["scores"], d["labels"]) for d in detections])
+    host = packed.cpu().numpy()
+    ends = np.cumsum([len(d["scores"]) for d in detections])
     return [
-        {
-            "boxes": part[:, :4].to(dtypes["boxes"]).contiguous().numpy(),
-            "scores": part[:, 4].to(dtypes["scores"]).contiguous().numpy(),
-            "labels": part[:, 5].to(dtypes["labels"]).contiguous().numpy(),
-        }
-        for part in packed.split(counts)
+        unpacked_rows(host[end - len(d["scores"]) : end], dtypes)
+        for d, end in zip(detections, ends, strict=True)
     ]

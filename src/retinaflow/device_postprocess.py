@@ -62,34 +62,37 @@ class BatchDetections:
         ]
 
     def to_host(self) -> list[dict[str, np.ndarray]]:
-        """numpy detections per image, from one copy (one sync): the batch travels as one
-        [N, D, 6] float32 tensor (labels, class indices far below 2^24, are exact in it) and
-        is split on the host, each field contiguous in its own dtype."""
-        packed = torch.cat(
-            [
-                self.boxes,
-                self.scores[..., None].to(self.boxes),
-                self.labels[..., None].to(self.boxes),
-            ],
-            2,
-        )
-        host = packed.cpu().numpy()
-        kinds = [(slice(0, 4), self.boxes), (4, self.scores), (5, self.labels)]
-        dtypes = {key: _numpy_dtype(t.dtype) for key, (_, t) in zip(FIELDS, kinds, strict=True)}
-        return [
-            {
-                key: np.ascontiguousarray(host[i, :count, part], dtype=dtypes[key])
-                for key, (part, _) in zip(FIELDS, kinds, strict=True)
-            }
-            for i, count in enumerate(self.counts)
-        ]
+        """numpy detections per image, from one copy (one sync) of packed_rows, split on
+        the host."""
+        host = packed_rows(self.boxes, self.scores, self.labels).cpu().numpy()
+        dtypes = numpy_dtypes(self.boxes, self.scores, self.labels)
+        return [unpacked_rows(host[i, :count], dtypes) for i, count in enumerate(self.counts)]
 
 
 FIELDS = ("boxes", "scores", "labels")
 
 
-def _numpy_dtype(dtype: torch.dtype) -> np.dtype:
-    return torch.empty(0, dtype=dtype).numpy().dtype
+def packed_rows(boxes, scores, labels) -> torch.Tensor:
+    """Detections as one [..., 6] tensor in the boxes' dtype, for one copy to the host:
+    xyxy, score, label (float32 holds the scores, and labels, class indices far below 2^24,
+    exactly)."""
+    return torch.cat([boxes, scores[..., None].to(boxes), labels[..., None].to(boxes)], -1)
+
+
+def numpy_dtypes(boxes, scores, labels) -> dict[str, np.dtype]:
+    """Each field's numpy dtype, for unpacked_rows."""
+    tensors = (boxes, scores, labels)
+    return {k: torch.empty(0, dtype=t.dtype).numpy().dtype for k, t in zip(FIELDS, tensors)}
+
+
+def unpacked_rows(rows: np.ndarray, dtypes: dict[str, np.dtype]) -> dict[str, np.ndarray]:
+    """One image's [count, 6] host rows of packed_rows -> its fields, each contiguous in its
+    own dtype."""
+    return {
+        "boxes": np.ascontiguousarray(rows[:, :4], dtype=dtypes["boxes"]),
+        "scores": np.ascontiguousarray(rows[:, 4], dtype=dtypes["scores"]),
+        "labels": np.ascontiguousarray(rows[:, 5], dtype=dtypes["labels"]),
+    }
 
 
 def _flat_logits(class_map: torch.Tensor) -> tuple[torch.Tensor, bool]:
@@ -215,26 +218,3 @@ def _first_kept(shifted, scores, valid, images: list[int], width: int, settings)
         shifted[images, :width], scores[images, :width], valid[images, :width], settings.nms_thresh
     )
     return keep & (keep.cumsum(1) <= settings.detections_per_img)
-
-
-def nms_per_image(image, boxes, scores, labels, n: int, settings: PostprocessSettings):
-    """nms_rows on flat candidate lists (image index, boxes, scores, labels): per image of
-    the n, the indices into these lists that it keeps, best first."""
-    counts = torch.bincount(image, minlength=n)
-    width = int(counts.max()) if len(image) else 0
-    order = image.sort(stable=True).indices  # by image, in list order
-    start = counts.cumsum(0) - counts
-    column = torch.arange(len(image), device=image.device) - start[image[order]]
-    slot = image[order] * width + column
-
-    def padded(values, fill):
-        out = values.new_full((n * width, *values.shape[1:]), fill)
-        out[slot] = values[order]
-        return out.view(n, width, *values.shape[1:])
-
-    valid = padded(torch.ones_like(image, dtype=torch.bool), False)
-    rows, kept = nms_rows(
-        padded(boxes, 0.0), padded(scores, 0.0), padded(labels, 0), valid, settings
-    )
-    flat = padded(torch.arange(len(image), device=image.device), -1)
-    return [flat[i].gather(0, rows[i, :c]) for i, c in enumerate(kept)]

@@ -1,3 +1,5 @@
+# The previous version (commit 83f4550, src/retinaflow/device_postprocess.py), kept as it was: post_new.py
+# times the new device post-processing against it on the same maps.
 """Post-processing where a GPU runner's maps are: torchvision's RetinaNet steps on the whole
 batch, in the device's own kernels, with a handful of launches per level, a few host syncs
 per batch (none per image) and nothing but the final detections copied to the host.

@@ -1,3 +1,5 @@
+# The previous version (commit 83f4550, src/retinaflow/batched_nms.py), kept as it was: post_new.py
+# times the new device post-processing against it on the same maps.
 """Greedy NMS for a batch of images at once, on their device: for each image the boxes that
 torchvision's `nms` keeps, with no host round trip per image.
 
