@@ -1,5 +1,5 @@
 import sys, time, copy, torch, triton, torch.nn.functional as F
-sys.path.insert(0, ".devrun")
+sys.path.insert(0, __import__("os").path.dirname(__file__))  # old_dp, old_nms / conv2 beside it
 from conv2 import padded, run
 from retinaflow.triton_conv import quantize, quantize_weight
 triton.set_allocator(lambda size, align, stream: torch.empty(size, device="cuda", dtype=torch.int8))

@@ -1,7 +1,7 @@
 """New device post-processing on the H200: exactness against oracles, and time against the
 previous version (83f4550) on the same maps. b32, 800x800, 264 classes, channels-last fp16."""
 import sys, time, functools, torch
-sys.path.insert(0, ".devrun")
+sys.path.insert(0, __import__("os").path.dirname(__file__))  # old_dp, old_nms / conv2 beside it
 import old_dp
 from retinaflow import device_postprocess as dp, batched_nms
 from retinaflow.radix_topk import top_k_rows, top_k_levels as tkl
