@@ -243,3 +243,54 @@ def test_sharded_files_equal_the_unsharded_run_byte_for_byte(
     assert [s["images"] for s in stats["shards"]] == sizes
     assert 0 in sizes or count == 3
     assert stats.keys() - unsharded.keys() == {"shards"}
+
+
+def _infer_settings(demo_images, **model):
+    annotations, images = demo_images
+    return {
+        "variant": "torch",
+        "runtime_path": ROOT / DEMO["model"]["weights"]["path"],
+        "annotations": annotations,
+        "image_dir": images,
+        "model": {**{k: DEMO["model"][k] for k in ("arch", "num_classes", "image_size")}, **model},
+        "resize_kernel": DEMO["preprocess"]["resize_kernel"],
+        "decode": DEMO["preprocess"]["decode"],
+        "postprocess": DEMO["postprocess"],
+        "batch_size": 2,
+        "device": "cpu",
+        "threads": 1,
+        "torch_settings": DEMO["pytorch"],
+    }
+
+
+def test_the_rate_after_the_first_batch_is_recorded(demo_images, tmp_path):
+    """stats.json holds the whole run's rate and the rate after the first batch (on a GPU
+    the first carries compiling and graph capture): 7 images in batches of 2 leave 5 after
+    it, timed over the run's time less the first batch's."""
+    settings = _infer_settings(demo_images)
+    draw = {"draw_images": 0, "draw_min_score": DEMO["infer"]["draw_min_score"]}
+    stats = infer_variant(outputs=_outputs(tmp_path), **settings, **draw)
+    assert 0 < stats["first_batch_seconds"] < stats["seconds"]
+    expected = 5 / (stats["seconds"] - stats["first_batch_seconds"])
+    # both figures are rounded to 3 decimals: the ratio of the rounded ones is within 1%
+    assert stats["images_per_second_after_first_batch"] == pytest.approx(expected, rel=0.01)
+
+
+def test_a_model_of_more_classes_than_the_dataset_is_refused_before_any_image(
+    demo_images, tmp_path
+):
+    """A 264-class model on the 6-class demo split: its labels would have no names (an
+    IndexError once every image had run, on the H200); refused first, naming the setting,
+    the count and the annotations file, by the unsharded and the sharded job alike."""
+    from retinaflow.errors import SettingError
+
+    settings = _infer_settings(demo_images, num_classes=264)
+    draw = {"draw_images": 0, "draw_min_score": 0.3}
+    with pytest.raises(SettingError, match=r"num_classes.*264.*at most the 6 classes") as err:
+        infer_variant(outputs=_outputs(tmp_path / "whole"), **settings, **draw)
+    assert str(settings["annotations"]) in str(err.value)
+    shard = tmp_path / "shard"
+    outputs = {"detections": shard / "detections.npz", "stats": shard / "stats.json"}
+    with pytest.raises(SettingError, match="at most the 6 classes"):
+        infer_shard(shard="1-of-2", outputs=outputs, **settings)
+    assert not (tmp_path / "whole").exists() and not shard.exists()

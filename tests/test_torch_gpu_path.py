@@ -86,7 +86,12 @@ def test_torch_options_apply_on_cuda_and_on_the_cpu_only_when_asked():
     on_cpu = torch_options(settings, "float16", "cpu")
     assert on_cpu == TorchOptions(dtype="float16")  # plain eager NCHW, in the variant's dtype
     assert torch_options(settings, "float16", "cuda") == TorchOptions(
-        "float16", True, "default", settings["cuda_graphs"], settings["deterministic"]
+        "float16",
+        True,
+        "default",
+        settings["cuda_graphs"],
+        settings["deterministic"],
+        settings["fuse_batch_norm"],
     )
     # deterministic kernels reach the runner, and its record (sharded GPU runs need them)
     exact = torch_options({**settings, "deterministic": True}, "float16", "cuda")

@@ -1,14 +1,16 @@
 """The head on a GPU, stage by stage: for each PyTorch variant (fp32, fp16, bf16, int8), each
-torch.compile mode and CUDA graphs on or off, and each batch size, the host->device copy, the
-head, the post-processing (Detector.postprocess_maps on the maps where the head left them: on
-the head's own maps and on dense worst-case maps) and the whole way from a pinned host batch to
-detections, as img/s; ONNX Runtime's CUDA provider as a peer where this onnxruntime has it.
-CUDA events time the stages after warm-up calls (the first call, with its compile or graph
-capture, is timed on its own); a table comes last, and a JSON holds every figure.
+torch.compile mode, CUDA graphs and the fused backbone on or off, and each batch size, the
+host->device copy, the head, the post-processing (Detector.postprocess_maps on the maps where
+the head left them: on the head's own maps and on dense worst-case maps) and the whole way from
+a pinned host batch to detections, as img/s; ONNX Runtime's CUDA provider as a peer where this
+onnxruntime has it. CUDA events time the stages after warm-up calls (the first call, with its
+compile or graph capture, is timed on its own); a table comes last, and a JSON holds every
+figure.
 
     python -m retinaflow.benchmarks gpu --arch resnext50_32x4d_fpn --size 800 \
         --batch-sizes 8 32 64 --variants torch torch-fp16 torch-bf16 onnx
     python -m retinaflow.benchmarks gpu ... --compile none default --cuda-graphs off on
+    python -m retinaflow.benchmarks gpu ... --fuse-batch-norm off on  # model/fused_backbone.py
     python -m retinaflow.benchmarks gpu --device cpu --arch demo --size 320 --batch-sizes 2 \
         --iters 3                                          # the same code on a CPU: a smoke test
 
@@ -56,6 +58,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=["off", "on"],
         help="CUDA graphs off and/or on (on is skipped on the CPU and under compile modes "
         "that capture their own)",
+    )
+    p.add_argument(
+        "--fuse-batch-norm",
+        nargs="+",
+        default=["on"],
+        choices=["off", "on"],
+        help="the backbone's batch norms folded, each conv's ReLU (and add) in its cuDNN call "
+        "(model/fused_backbone.py): off and/or on",
     )
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls after the first")
@@ -165,19 +175,25 @@ def relative_error(reference, maps) -> float:
 
 
 def configurations(args) -> list[dict]:
-    """(variant, compile, graphs) to time, in order; graphs on is left out where it cannot run."""
+    """(variant, compile, graphs, fuse) to time, in order; graphs on is left out where it
+    cannot run."""
     from ..runtime.torch_runner import COMPILE_MODES_WITH_GRAPHS
 
     configs = []
     for variant in args.variants:
         if variant == "onnx":
-            configs.append({"variant": "onnx", "compile": "n/a", "graphs": "n/a"})
+            configs.append({"variant": "onnx", "compile": "n/a", "graphs": "n/a", "fuse": "n/a"})
             continue
-        for mode in args.compile:
-            for graphs in args.cuda_graphs:
-                if graphs == "on" and (args.device != "cuda" or mode in COMPILE_MODES_WITH_GRAPHS):
-                    continue
-                configs.append({"variant": variant, "compile": mode, "graphs": graphs})
+        for fuse in args.fuse_batch_norm:
+            for mode in args.compile:
+                for graphs in args.cuda_graphs:
+                    if graphs == "on" and (
+                        args.device != "cuda" or mode in COMPILE_MODES_WITH_GRAPHS
+                    ):
+                        continue
+                    configs.append(
+                        {"variant": variant, "compile": mode, "graphs": graphs, "fuse": fuse}
+                    )
     return configs
 
 
@@ -191,6 +207,7 @@ def time_torch(config, head, batch, host, reference, detector, clock, args) -> d
         channels_last=not args.no_channels_last,
         compile=config["compile"],
         cuda_graphs=config["graphs"] == "on",
+        fuse_batch_norm=config["fuse"] == "on",
     )
     if options.compile != "none":
         # a fresh compile per configuration: dynamo's recompile limit (8 a code object) would
@@ -286,13 +303,16 @@ def table(rows: list[dict]) -> str:
         return f"{value:13.2f}" if isinstance(value, float) else f"{'-':>13}"
 
     head = (
-        f"{'variant':<11}{'compile':<16}{'graphs':<7}{'batch':>6}"
+        f"{'variant':<11}{'compile':<16}{'graphs':<7}{'fuse':<5}{'batch':>6}"
         + "".join(f"{s + ' ms':>15}" for s in STAGES)
         + f"{'head img/s':>11}{'e2e img/s':>10}{'rel err':>9}{'first s':>9}"
     )
     lines = [head]
     for row in rows:
-        left = f"{row['variant']:<11}{row['compile']:<16}{row['graphs']:<7}{row['batch']:>6}"
+        left = (
+            f"{row['variant']:<11}{row['compile']:<16}{row['graphs']:<7}{row['fuse']:<5}"
+            f"{row['batch']:>6}"
+        )
         if "error" in row:
             lines.append(f"{left}  {row['error'][:110]}")
             continue
@@ -367,7 +387,10 @@ def main(argv=None) -> int:
             reference = None
         for config in configs:
             row = {**config, "batch": batch}
-            label = f"{config['variant']} compile={config['compile']} graphs={config['graphs']}"
+            label = (
+                f"{config['variant']} compile={config['compile']} graphs={config['graphs']} "
+                f"fuse={config['fuse']}"
+            )
             print(f"-- {label} batch {batch}", flush=True)
             try:
                 if reference is None:

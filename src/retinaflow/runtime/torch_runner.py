@@ -5,7 +5,9 @@ trunk in float16 and its heads in int8 Triton kernels).
 On the CPU the runner takes numpy and returns numpy, float32, as it always has (plain eager,
 NCHW: the fp32 outputs are those of `head(x)` bit for bit). On CUDA it is built for throughput
 (config key `torch`, see `TorchOptions`): the head cast to fp16/bf16, channels-last memory,
-optionally `torch.compile` (one fixed batch, `dynamic=False`) and a CUDA graph of the
+the backbone's frozen batch norms folded into its convolutions and each conv's ReLU (and a
+residual block's add) in the same cuDNN call (model/fused_backbone.py), optionally
+`torch.compile` (one fixed batch, `dynamic=False`) and a CUDA graph of the
 fixed-shape call replayed from static buffers. A batch shorter than the fixed one is padded by
 repeating its last image and the padding dropped from the maps; a longer one runs in chunks.
 Input: numpy or a torch tensor (host or device); host data goes through a pinned staging
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import DeviceError
+from ..model.fused_backbone import fuse_backbone
 from ..model.head import HeadMaps
 from . import is_cuda, split_device
 
@@ -68,6 +71,7 @@ class TorchOptions:
     compile: str = "none"  # a torch.compile mode, or none (eager)
     cuda_graphs: bool = False  # capture the fixed-shape call once, replay it (CUDA only)
     deterministic: bool = False  # cuDNN's deterministic kernels, no autotuning (CUDA only)
+    fuse_batch_norm: bool = False  # the backbone's conv, frozen norm, ReLU (+ add): one call
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -88,6 +92,7 @@ def torch_options(settings: dict | None, dtype: str, device: str) -> TorchOption
         compile=settings["compile"],
         cuda_graphs=settings["cuda_graphs"],
         deterministic=settings["deterministic"],
+        fuse_batch_norm=settings["fuse_batch_norm"],
     )
 
 
@@ -100,6 +105,17 @@ def cuda_graph_decision(device: str, options: TorchOptions) -> tuple[bool, str]:
         return False, "off (cuda_graphs is false)"
     if options.compile in COMPILE_MODES_WITH_GRAPHS:
         return False, f"off (compile mode {options.compile} captures its own graphs)"
+    return True, "on"
+
+
+def fusion_decision(device: str, options: TorchOptions) -> tuple[bool, str]:
+    """Whether the runner folds and fuses the backbone (model/fused_backbone.py), and why:
+    when asked, except on CUDA with deterministic kernels, which PyTorch's fused cuDNN calls
+    do not promise (they pass cuDNN deterministic=false, ATen's ConvShared.cpp)."""
+    if not options.fuse_batch_norm:
+        return False, "off (fuse_batch_norm is false)"
+    if is_cuda(device) and options.deterministic:
+        return False, "off (deterministic: the fused cuDNN calls take no deterministic flag)"
     return True, "on"
 
 
@@ -165,7 +181,13 @@ class TorchRunner:
             torch.backends.cudnn.benchmark = not self.options.deterministic
             torch.backends.cudnn.deterministic = self.options.deterministic
 
-        head = head.eval().to(self.torch_device, dtype=self.dtype)
+        head = head.eval()
+        self.fused, self.fused_reason = fusion_decision(device, self.options)
+        self.fused_modules = 0
+        if self.fused:  # folded in float32, before the cast
+            trunk = getattr(head, "trunk", head)  # the int8 head's float trunk
+            self.fused_modules = fuse_backbone(trunk.backbone.body)
+        head = head.to(self.torch_device, dtype=self.dtype)
         self.head = head.to(memory_format=self.memory_format)
         self.forward = self.head
         if self.options.compile != "none":
@@ -186,6 +208,9 @@ class TorchRunner:
             **asdict(self.options),
             "cuda_graphs": self.graphs,
             "cuda_graphs_reason": self.graphs_reason,
+            "fuse_batch_norm": self.fused,
+            "fuse_batch_norm_reason": self.fused_reason,
+            "fused_modules": self.fused_modules,
             "fixed_batch": self.batch_size,
             "torch": torch.__version__,
         }

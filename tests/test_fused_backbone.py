@@ -1,0 +1,132 @@
+"""model/fused_backbone: the backbone with its batch norms folded into the convolutions and
+the ReLUs (and residual adds) fused gives the unfused backbone's features. On the CPU the
+fused modules run conv2d + bias, add, ReLU (on CUDA the same arithmetic in one cuDNN call,
+measured on the H200: benchmarks/gpu-h200.md)."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+from retinaflow.model.architectures import build_retinanet
+from retinaflow.model.fused_backbone import (
+    FoldedConv,
+    FusedBasicBlock,
+    FusedBottleneck,
+    fold_batch_norm,
+    fuse_backbone,
+    unfused_norms,
+)
+from retinaflow.model.head import HeadMaps
+from retinaflow.runtime.torch_runner import TorchOptions, TorchRunner, fusion_decision
+
+
+def randomise_norms(module: nn.Module, seed: int) -> None:
+    """Batch-norm statistics far from the identity (a fresh model's are mean 0, var 1, gamma
+    1, beta 0: a fold that forgot a term would pass on them)."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, (FrozenBatchNorm2d, nn.BatchNorm2d)):
+            n = m.running_var.numel()
+            m.running_var.copy_(torch.rand(n, generator=gen) * 1.5 + 0.5)
+            m.running_mean.copy_(torch.rand(n, generator=gen) * 0.4 - 0.2)
+            m.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.rand(n, generator=gen) * 0.4 - 0.2)
+
+
+def trunk(arch: str, seed: int) -> HeadMaps:
+    torch.manual_seed(seed)
+    head = HeadMaps(build_retinanet(arch, 6, 64)).eval()
+    with torch.no_grad():
+        randomise_norms(head, seed)
+    return head.double()
+
+
+# (arch, residual blocks + conv-norm-ReLU runs): ResNeXt50 has 3+4+6+3 Bottlenecks and the
+# stem; the demo's tiny ResNet 4 stages of 2 BasicBlocks and a stem of two runs
+CASES = [("resnext50_32x4d_fpn", FusedBottleneck, 16 + 1), ("demo", FusedBasicBlock, 8 + 2)]
+
+
+@pytest.mark.parametrize("arch, block, expected", CASES)
+def test_fused_backbone_gives_the_unfused_features(arch, block, expected):
+    """float64, so that what differs is the arithmetic's order only: (x*w)*s against x*(w*s)
+    and the bias added in the conv. Each is a rounding of ~1e-16 relative, and ~50 layers
+    compound it to far below the 1e-10 asked; a fold that drops or misplaces a term (the
+    mean, eps, the conv's bias, the residual) is off by the statistics' size, ~0.1."""
+    head = trunk(arch, seed=3)
+    fused = copy.deepcopy(head)
+    assert fuse_backbone(fused.backbone.body) == expected
+    assert unfused_norms(fused.backbone.body) == []
+    assert sum(isinstance(m, block) for m in fused.modules()) == expected - (
+        1 if arch != "demo" else 2
+    )
+    images = torch.rand(2, 3, 96, 96, generator=torch.Generator().manual_seed(4)).double()
+    with torch.inference_mode():
+        want, got = head.features(images), fused.features(images)
+    for w, g in zip(want, got, strict=True):
+        assert w.shape == g.shape
+        assert ((w - g).norm() / w.norm()).item() < 1e-10
+
+
+def test_a_conv_bias_and_batch_norm_fold_into_one_conv():
+    """A conv with its own bias (none in torchvision's ResNets, but foldable) and an eval-mode
+    BatchNorm2d: norm(conv(x)) == the folded conv, and the ReLU after it in the same module."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(4, 6, 3, stride=2, padding=1, bias=True).double()
+    norm = nn.BatchNorm2d(6).double().eval()
+    with torch.no_grad():
+        randomise_norms(norm, seed=1)
+    x = torch.randn(1, 4, 9, 9, dtype=torch.float64)
+    folded = FoldedConv(conv, norm, relu=True).double()
+    with torch.no_grad():
+        want = torch.relu(norm(conv(x)))
+        assert torch.allclose(folded(x), want, rtol=1e-12, atol=1e-12)
+        residual = torch.randn_like(want)
+        assert torch.allclose(
+            folded(x, residual=residual), torch.relu(norm(conv(x)) + residual), atol=1e-12
+        )
+
+
+def test_what_cannot_fold_is_refused_by_name():
+    conv = nn.Conv2d(2, 2, 1)
+    with pytest.raises(ValueError, match="training mode"):
+        fold_batch_norm(conv, nn.BatchNorm2d(2).train())
+    with pytest.raises(TypeError, match="GroupNorm"):
+        fold_batch_norm(conv, nn.GroupNorm(1, 2))
+    with pytest.raises(ValueError, match="residual is added only before a ReLU"):
+        FoldedConv(conv, nn.BatchNorm2d(2).eval(), relu=False)(
+            torch.zeros(1, 2, 3, 3), residual=torch.zeros(1, 2, 3, 3)
+        )
+
+
+def test_the_runner_fuses_when_asked_and_records_it():
+    """TorchRunner with fuse_batch_norm: the trunk fused before the cast (float32 fold), the
+    maps those of the unfused head to float32 rounding (~1e-7 a layer, the margin 1e-4 covers
+    ~50 layers' compounding with room), and the option in the runner's record."""
+    head = trunk("demo", seed=5).float()
+    images = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(6)).numpy()
+    plain = TorchRunner(copy.deepcopy(head), 1, "cpu")
+    fused = TorchRunner(copy.deepcopy(head), 1, "cpu", TorchOptions(fuse_batch_norm=True))
+    assert plain.fused_modules == 0 and fused.fused_modules == 10
+    record = fused.settings()
+    assert record["fuse_batch_norm"] is True and record["fused_modules"] == 10
+    assert plain.settings()["fuse_batch_norm"] is False
+    for want, got in zip(plain(images), fused(images), strict=True):
+        assert abs(want - got).max() / abs(want).max() < 1e-4
+
+
+@pytest.mark.parametrize(
+    "device, deterministic, expected",
+    [("cuda", False, True), ("cuda:1", False, True), ("cuda", True, False), ("cpu", True, True)],
+)
+def test_deterministic_gpu_runs_stay_unfused(device, deterministic, expected):
+    """PyTorch's fused cuDNN calls pass cuDNN deterministic=false whatever the flag: a run that
+    asks for the same maps in every process (GPU shards gathered byte for byte) keeps the
+    plain convolutions, and says why; the CPU's convolutions do not depend on the flag."""
+    options = TorchOptions(fuse_batch_norm=True, deterministic=deterministic)
+    fused, reason = fusion_decision(device, options)
+    assert fused is expected
+    assert reason == "on" if expected else "deterministic" in reason
+    assert fusion_decision(device, TorchOptions()) == (False, "off (fuse_batch_norm is false)")
