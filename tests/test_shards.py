@@ -209,12 +209,13 @@ def test_sharded_files_equal_the_unsharded_run_byte_for_byte(
     }
     draw = {"draw_images": 3, "draw_min_score": DEMO["infer"]["draw_min_score"]}
     whole = _outputs(tmp_path / "whole")
-    infer_variant(outputs=whole, **settings, **draw)
+    infer_variant(outputs=whole, **settings, **draw, workers=1)
 
     shards = [tmp_path / "shards" / shard_name(i, count) for i in range(count)]
     for shard in shards:
         outputs = {"detections": shard / "detections.npz", "stats": shard / "stats.json"}
-        infer_shard(shard=shard.name, outputs=outputs, **settings)
+        # two batches in flight in the shards, one in the whole run: the same bytes
+        infer_shard(shard=shard.name, outputs=outputs, **settings, workers=2)
     gathered = _outputs(tmp_path / "gathered")
     stats = gather_shards(
         [s / "detections.npz" for s in shards],
@@ -260,6 +261,7 @@ def _infer_settings(demo_images, **model):
         "device": "cpu",
         "threads": 1,
         "torch_settings": DEMO["pytorch"],
+        "workers": DEMO["infer"]["workers"],
     }
 
 
@@ -274,6 +276,9 @@ def test_the_rate_after_the_first_batch_is_recorded(demo_images, tmp_path):
     expected = 5 / (stats["seconds"] - stats["first_batch_seconds"])
     # both figures are rounded to 3 decimals: the ratio of the rounded ones is within 1%
     assert stats["images_per_second_after_first_batch"] == pytest.approx(expected, rel=0.01)
+    steady = stats["stages_ms_after_first_batch"]
+    assert set(steady) == {"preprocess_wait", "inference", "postprocess"}
+    assert steady["inference"] > 0 and steady["postprocess"] > 0
 
 
 def test_a_model_of_more_classes_than_the_dataset_is_refused_before_any_image(

@@ -329,7 +329,9 @@ def test_gpu_benchmark_reports_each_failure_and_goes_on(tmp_path, capsys):
 
 def test_infer_with_device_decode_equals_the_cpu_loader(head, tmp_path):
     """infer_images with decode gpu (run on the CPU device) finds what the CPU loader finds
-    with the torch kernel, and the timers hold the wait for batches beside the two stages."""
+    with the torch kernel, also with 3 batches in flight (infer.workers: the detector in
+    threads; the results in order), and the timers hold the wait for batches beside the two
+    stages."""
     from retinaflow.data.annotations import image_records, load_annotations
     from retinaflow.demo.dataset import make_demo_dataset
     from retinaflow.infer import infer_images
@@ -338,21 +340,51 @@ def test_infer_with_device_decode_equals_the_cpu_loader(head, tmp_path):
     records = image_records(load_annotations(annotations), tmp_path / "images")
     settings = PostprocessSettings(**DEMO["postprocess"])
     found = {}
-    for decode in ("cpu", "gpu"):
+    for decode, in_flight in (("cpu", 1), ("gpu", 1), ("gpu", 3)):
         runner = TorchRunner(copy.deepcopy(head), 2, "cpu")
         detector = Detector(runner, "demo", SIZE, settings)
         results = infer_images(
-            records, detector, "torch", 2, 2, decode=decode, device="cpu", progress=False
+            records, detector, "torch", 2, 2, decode, "cpu", False, in_flight=in_flight
         )
-        found[decode] = list(results)
+        found[decode, in_flight] = list(results)
         assert set(detector.timers.ms_per_image()) == {
             "preprocess_wait",
             "inference",
             "postprocess",
         }
-    for (_, a), (_, b) in zip(found["cpu"], found["gpu"], strict=True):
-        assert all(np.array_equal(a[k], b[k]) for k in ("boxes", "scores", "labels"))
-    assert sum(len(d["scores"]) for _, d in found["cpu"]) > 0
+    want = found["cpu", 1]
+    for got in (found["gpu", 1], found["gpu", 3]):
+        assert [r.id for r, _ in got] == [r.id for r, _ in want] == [r.id for r in records]
+        for (_, a), (_, b) in zip(want, got, strict=True):
+            assert all(np.array_equal(a[k], b[k]) for k in ("boxes", "scores", "labels"))
+    assert sum(len(d["scores"]) for _, d in want) > 0
+
+
+def test_a_failing_batch_in_flight_fails_the_run(head, tmp_path):
+    """With batches in flight the detector runs in threads: an error in one reaches the
+    caller as itself, not as a hang or a short result."""
+    from retinaflow.data.annotations import image_records, load_annotations
+    from retinaflow.demo.dataset import make_demo_dataset
+    from retinaflow.infer import infer_images
+
+    class FailsOnSecondBatch:
+        device = "cpu"
+
+        def __init__(self, runner):
+            self.runner, self.calls = runner, 0
+
+        def __call__(self, images):
+            self.calls += 1
+            if self.calls == 2:
+                raise RuntimeError("batch 2 broke")
+            return self.runner(images)
+
+    annotations = make_demo_dataset(tmp_path, "val", 5)
+    records = image_records(load_annotations(annotations), tmp_path / "images")
+    runner = FailsOnSecondBatch(TorchRunner(copy.deepcopy(head), 1, "cpu"))
+    detector = Detector(runner, "demo", SIZE, PostprocessSettings(**DEMO["postprocess"]))
+    with pytest.raises(RuntimeError, match="batch 2 broke"):
+        list(infer_images(records, detector, "pil", 2, 1, "cpu", "cpu", False, in_flight=2))
 
 
 @pytest.mark.slow

@@ -19,7 +19,9 @@ import logging
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +58,7 @@ def infer_images(
     decode: str,
     device: str,
     progress: bool = True,
+    in_flight: int = 1,
 ) -> Iterator[tuple[ImageRecord, dict[str, np.ndarray]]]:
     """Yield (record, detections) in record order; detections hold numpy boxes/scores/labels.
 
@@ -63,6 +66,9 @@ def infer_images(
     `device` (the torch kernel; the config check asks for resize_kernel torch and device cuda).
     The detector's timers get `preprocess_wait` beside `inference` and `postprocess`: the time
     spent waiting for each batch (the loader works ahead, so only what it could not hide).
+    `in_flight` > 1: that many batches in the Detector at once, each in a thread of its own
+    (on a GPU one batch's post-processing runs beside the next one's head, as LoadGen's
+    workers do, perf/sut.py); the same batches, so the same detections, yielded in order.
     """
     paths = [r.path for r in records]
     bar = tqdm(total=len(records), desc="infer", unit="img", file=sys.stderr, disable=not progress)
@@ -75,28 +81,47 @@ def infer_images(
         batches = iter_device_batches(paths, detector.size, batch_size, device, workers)
     else:
         batches = iter_batches(paths, detector.size, resize_kernel, batch_size, workers)
-    waited = time.perf_counter()
-    for batch in batches:
-        # the time the head waited for this batch: large when preprocessing bounds throughput
-        detector.timers.add("preprocess_wait", time.perf_counter() - waited, len(batch))
-        chunk = records[start : start + len(batch)]
-        detections = detector(batch, [(r.height, r.width) for r in chunk])
-        yield from zip(chunk, detections, strict=True)
-        start += len(batch)
-        bar.update(len(batch))
+    in_flight = max(1, in_flight)
+    with ThreadPoolExecutor(in_flight, thread_name_prefix="detector") as pool:
+        pending: deque = deque()  # (records, their detections or a future of them), in order
         waited = time.perf_counter()
+        for batch in batches:
+            # the time the head waited for this batch: large when preprocessing bounds throughput
+            detector.timers.add("preprocess_wait", time.perf_counter() - waited, len(batch))
+            chunk = records[start : start + len(batch)]
+            start += len(batch)
+            originals = [(r.height, r.width) for r in chunk]
+            if in_flight == 1:  # inline, on this thread
+                pending.append((chunk, detector(batch, originals)))
+            else:
+                pending.append((chunk, pool.submit(detector, batch, originals)))
+            while len(pending) >= in_flight:
+                yield from _finished(pending.popleft(), bar)
+            waited = time.perf_counter()
+        while pending:
+            yield from _finished(pending.popleft(), bar)
     bar.close()
+
+
+def _finished(item, bar) -> Iterator[tuple[ImageRecord, dict[str, np.ndarray]]]:
+    chunk, detections = item
+    if isinstance(detections, Future):
+        detections = detections.result()
+    yield from zip(chunk, detections, strict=True)
+    bar.update(len(chunk))
 
 
 def run_inference(records: list[ImageRecord], detector: Detector, **kwargs) -> tuple[list, dict]:
     """All detections of a dataset, plus timing figures for the log: the whole run's rate and
-    the rate after the first batch (which carries torch.compile, cuDNN's autotuning and graph
-    capture on a GPU: tens of seconds that a short run's overall rate would hide a head in)."""
+    the rate and stages after the first batch (which carries torch.compile, cuDNN's autotuning
+    and graph capture on a GPU: tens of seconds that a short run's overall rate would hide a
+    head in)."""
     t0 = time.perf_counter()
-    results, first = [], None
+    results, first, warm = [], None, None
     for item in infer_images(records, detector, **kwargs):
         if first is None:  # the first batch's detections are out
             first = time.perf_counter() - t0
+            warm = detector.timers.snapshot()
         results.append(item)
     elapsed = time.perf_counter() - t0
     stats = {
@@ -108,6 +133,7 @@ def run_inference(records: list[ImageRecord], detector: Detector, **kwargs) -> t
     if first is not None and later and elapsed > first:
         stats["first_batch_seconds"] = round(first, 3)
         stats["images_per_second_after_first_batch"] = round(later / (elapsed - first), 3)
+        stats["stages_ms_after_first_batch"] = detector.timers.ms_per_image(since=warm)
     return results, stats
 
 
@@ -123,10 +149,12 @@ def detect_records(
     device: str,
     threads: int,
     torch_settings: dict | None,
+    workers: int,
 ) -> tuple[list, dict]:
     """The variant's runner in a Detector over `records`: (record, detections) in record
     order, and the timing figures with the settings and the device that really ran (its
-    name, and a PyTorch variant's dtype, compile mode and CUDA graphs)."""
+    name, and a PyTorch variant's dtype, compile mode and CUDA graphs). `workers`: batches in
+    the Detector at once (infer_images' in_flight)."""
     runner = open_runner(
         variant, runtime_path, model, threads, device, batch_size, torch_settings=torch_settings
     )
@@ -141,12 +169,14 @@ def detect_records(
         workers=threads,
         decode=decode,
         device=device,
+        in_flight=workers,
     )
     log.info("%s: stages %s ms/image", variant, detector.timers.ms_per_image())
     settings = runner_settings(runner)
     stats.update(
         variant=variant,
         threads=threads,
+        workers=workers,
         batch_size=batch_size,
         device=runner.device,
         device_name=settings["device_name"],
@@ -200,6 +230,7 @@ def infer_variant(
     draw_images: int,
     draw_min_score: float,
     torch_settings: dict,
+    workers: int,
 ) -> dict:
     """Write outputs["detections"], ["txt"], ["drawn"], ["stats"]; return the stats.
 
@@ -211,7 +242,7 @@ def infer_variant(
     records = image_records(data, image_dir)
     results, stats = detect_records(
         variant, runtime_path, records, model, resize_kernel, decode, postprocess, batch_size,
-        device, threads, torch_settings,
+        device, threads, torch_settings, workers,
     )  # fmt: skip
     write_outputs(outputs, results, names, draw_images, draw_min_score)
     write_json(outputs["stats"], stats)
@@ -233,6 +264,7 @@ def infer_shard(
     device: str,
     threads: int,
     torch_settings: dict | None,
+    workers: int,
 ) -> dict:
     """One shard (`i-of-n`, Snakemake's scatteritem) of `infer_variant`: its range of the
     evaluation images, whole batches of `batch_size` (shards.shard_items) ->
@@ -252,7 +284,7 @@ def infer_shard(
     started = time.time()
     results, stats = detect_records(
         variant, runtime_path, mine, model, resize_kernel, decode, postprocess, batch_size,
-        device, threads, torch_settings,
+        device, threads, torch_settings, workers,
     )  # fmt: skip
     write_shard_detections(outputs["detections"], [r.id for r in mine], [d for _, d in results])
     stats.update(shard=shard, started=round(started, 3), finished=round(time.time(), 3))

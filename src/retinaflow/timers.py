@@ -33,9 +33,24 @@ class StageTimers:
             for stage in stages or list(self._totals):
                 self._totals.pop(stage, None)
 
-    def ms_per_image(self) -> dict[str, float]:
+    def snapshot(self) -> dict[str, tuple[float, int]]:
+        """Each stage's seconds and images so far (for ms_per_image(since=...))."""
         with self._lock:
-            return {s: round(1e3 * t / n, 3) for s, (t, n, _) in self._totals.items() if n}
+            return {
+                stage: (seconds, images) for stage, (seconds, images, _) in self._totals.items()
+            }
+
+    def ms_per_image(self, since: dict[str, tuple[float, int]] | None = None) -> dict[str, float]:
+        """Per stage, ms per image; `since` a snapshot(): only what was added after it (the
+        steady state after a first batch that carried compiling and autotuning)."""
+        since = since or {}
+        with self._lock:
+            rates = {}
+            for stage, (seconds, images, _) in self._totals.items():
+                before_s, before_n = since.get(stage, (0.0, 0))
+                if images - before_n:
+                    rates[stage] = round(1e3 * (seconds - before_s) / (images - before_n), 3)
+            return rates
 
     def report(self) -> dict[str, dict]:
         """Per stage: ms per image, ms per call (a batch), images and calls."""

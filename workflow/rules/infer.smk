@@ -41,6 +41,7 @@ rule infer:
         device=lookup(within=config, dpath="infer/device"),
         # stats.json records the threads and the speed they give: a change reruns the job
         threads=lookup(within=config, dpath="infer/threads"),
+        workers=lookup(within=config, dpath="infer/workers"),
         draw_images=lookup(within=config, dpath="infer/draw_images"),
         draw_min_score=lookup(within=config, dpath="infer/draw_min_score"),
         torch=torch_settings,
@@ -78,6 +79,7 @@ if SHARDS > 1:
             device=lookup(within=config, dpath="infer/device"),
             # stats.json records the threads and the speed they give: a change reruns the job
             threads=lookup(within=config, dpath="infer/threads"),
+            workers=lookup(within=config, dpath="infer/workers"),
             torch=torch_settings,
         script:
             "../scripts/infer_shard.py"

@@ -21,5 +21,6 @@ with job_logging(snakemake.log[0], snakemake.threads, settings=settings) as log:
         draw_images=snakemake.params.draw_images,
         draw_min_score=snakemake.params.draw_min_score,
         torch_settings=snakemake.params.torch,
+        workers=snakemake.params.workers,
     )
     log.info("%s: %s", snakemake.wildcards.variant, stats)

@@ -21,5 +21,6 @@ with job_logging(snakemake.log[0], snakemake.threads, settings=settings) as log:
         device=snakemake.params.device,
         threads=snakemake.threads,
         torch_settings=snakemake.params.torch,
+        workers=snakemake.params.workers,
     )
     log.info("%s %s: %s", snakemake.wildcards.variant, snakemake.wildcards.scatteritem, stats)

@@ -235,6 +235,10 @@ def decode_resize_on_device(paths, encoded: Sequence[tuple[bytes, int]], size, d
         out[i] = torch.nn.functional.interpolate(
             pixels[None], size=(height, width), mode="bilinear", align_corners=False
         )[0]
+    if device.type == "cuda":
+        # these kernels ran on this thread's current stream; the Detector runs the head on a
+        # stream of its own (with batches in flight, on another thread): finish them first
+        torch.cuda.current_stream(device).synchronize()
     return out
 
 
