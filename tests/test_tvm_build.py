@@ -13,6 +13,7 @@ import tvm
 
 from retinaflow.compile import compile_head, default_target, resolve_target, target_json
 from retinaflow.demo.dataset import make_demo_dataset
+from retinaflow.errors import DeviceError, SettingError
 from retinaflow.export import export_head_onnx
 from retinaflow.fidelity import fidelity_of_build
 from retinaflow.model.architectures import build_retinanet
@@ -265,3 +266,40 @@ def test_int8_methods_share_their_packed_convolutions_on_a_vnni_target(inputs):
     convs = [t for t in tasks["kl"] if "conv2d_vnni" in t.task_name]
     assert len(convs) > 10
     assert all(database.has_workload(t.dispatched[0]) for t in convs)
+
+
+CUDA_TARGET = {"kind": "cuda", "arch": "sm_90"}  # an H100/H200
+
+
+def test_a_cuda_build_is_made_without_a_gpu_and_refused_on_the_cpu(inputs, tmp_path):
+    """compile.target cuda on this machine without a GPU: TVM's CUDA pipeline (dlight's
+    default schedules) builds the int8 head, integer convolutions kept; with no CUDA driver to
+    compile them here the kernels travel as CUDA source, compiled by the GPU machine's TVM
+    when it loads the library. The runner refuses the build on the CPU by name, and tuning
+    for a CUDA target is refused (MetaSchedule would time candidates on a GPU)."""
+    so, meta_json = tmp_path / "int8" / "module.so", tmp_path / "int8" / "meta.json"
+    compile_head(
+        inputs["qdq"], so, meta_json, CUDA_TARGET, "int8", SHAPE, fp16_accumulate=FP16_ACCUMULATE
+    )
+    meta = json.loads(meta_json.read_text())
+    assert meta["target"]["kind"] == "cuda" and meta["target"]["arch"] == "sm_90"
+    assert meta["passes"][-1].startswith("relax default CUDA pipeline")
+    assert meta["int8_execution"] == "integer" and meta["conv_input_dtypes"] == ["uint8*int8"]
+    assert meta["intrinsic"] == "none"
+    assert so.stat().st_size == meta["library_bytes"] > 0
+    if tvm.get_global_func("ffi.Module.create.cuda", allow_missing=True) is None:  # no driver
+        assert meta["device_code"].startswith("CUDA C source")
+        # the kernels' source is in the library (TVM emits each as extern "C" __global__)
+        assert b'extern "C" __global__' in so.read_bytes()
+    with pytest.raises(DeviceError, match=r"compiled for cuda .* asked to run on 'cpu'"):
+        TvmRunner(so, device="cpu")
+    with pytest.raises(SettingError, match="0 for a CUDA target"):
+        tune_head(
+            inputs["onnx"],
+            tmp_path / "tuned",
+            CUDA_TARGET,
+            trials_per_task=2,
+            input_shape=SHAPE,
+            **tuning_settings(),
+        )
+    assert not (tmp_path / "tuned").exists()

@@ -86,6 +86,24 @@ def resolve_target(value: dict | str | None):
         ) from err
 
 
+def is_gpu_target(target) -> bool:
+    """A CUDA target: built here (nvcc), run where the GPU is; scheduled by dlight's defaults,
+    as MetaSchedule tuning would need the GPU to time candidates."""
+    return target.kind.name == "cuda"
+
+
+def gpu_device_code() -> str:
+    """What a CUDA build carries for its kernels. Without a CUDA driver (a CPU build machine)
+    TVM's codegen keeps the CUDA C source, which the GPU machine's TVM runtime compiles when it
+    loads the module (its tvm_callback_cuda_compile: NVRTC through cuda-bindings, or nvcc);
+    with one, the compiled binary."""
+    import tvm
+
+    if tvm.get_global_func("ffi.Module.create.cuda", allow_missing=True) is None:
+        return "CUDA C source (compiled by the GPU machine's TVM runtime when it loads the module)"
+    return "compiled for the target's arch here"
+
+
 def target_json(target) -> dict:
     """The target as plain JSON (what meta files record and tuning checks compare)."""
     return json.loads(str(target))
@@ -278,7 +296,8 @@ def compile_head(
 
     For int8, `onnx_path` is the QDQ model. With `tuning_dir`, the MetaSchedule database there
     schedules the functions it holds; the rest keep TVM's default (untuned) schedules.
-    `target` (None or "host": this CPU), `fp16_accumulate`: the config's compile.* values.
+    `target` (None or "host": this CPU; a CUDA target: see is_gpu_target), `fp16_accumulate`:
+    the config's compile.* values.
     """
     import tvm
 
@@ -311,12 +330,17 @@ def compile_head(
         mod = apply_tuning_database(mod, target, tuning_dir)
         passes.append("MetaScheduleApplyDatabase")
     tuned_functions = count_scheduled_functions(mod)
-    mod, default_scheduled = schedule_elementwise(mod, target)
-    passes.append("schedule_elementwise (parallel, vectorized element-wise functions)")
+    if is_gpu_target(target):  # dlight's default GPU schedules, in tvm.compile's pipeline
+        default_scheduled = 0
+        passes.append("relax default CUDA pipeline (tvm.compile: dlight default schedules)")
+    else:
+        mod, default_scheduled = schedule_elementwise(mod, target)
+        passes.append("schedule_elementwise (parallel, vectorized element-wise functions)")
     vnni_functions = tensorized_functions(mod)
     with tvm.transform.PassContext(opt_level=3):
         executable = tvm.compile(mod, target=target)
-    passes.append("relax default CPU pipeline (tvm.compile)")
+    if not is_gpu_target(target):
+        passes.append("relax default CPU pipeline (tvm.compile)")
     with atomic_path(out_so) as tmp:
         executable.export_library(str(tmp))
     meta = {
@@ -337,12 +361,16 @@ def compile_head(
         "compile_seconds": round(time.perf_counter() - started, 2),
         "library_bytes": Path(out_so).stat().st_size,
     }
+    if is_gpu_target(target):
+        meta["device_code"] = gpu_device_code()
     if precision == "int8":
         integer = int8_report.get("integer_convs", 0) > 0
         meta["int8_execution"] = INT8_INTEGER if integer else INT8_SIMULATED
         meta.update(int8_report)
-        # "vnni" only when the machine code really has vpdpbusd (a tensorized schedule)
-        meta["intrinsic"] = ("vnni" if uses_vnni(executable) else "none") if integer else None
+        # "vnni" only when the machine code really has vpdpbusd (a tensorized schedule); a
+        # CUDA build's kernels are PTX, whose module cannot be read without the GPU's runtime
+        vnni = not is_gpu_target(target) and integer and uses_vnni(executable)
+        meta["intrinsic"] = ("vnni" if vnni else "none") if integer else None
         meta["vnni_tensorized_functions"] = vnni_functions
     write_json(meta_json, meta)
     return meta

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from . import shipped_tuning
 from .compile import (
     TUNING_META,
+    is_gpu_target,
     module_equality,
     open_database,
     prepare_head,
@@ -122,6 +123,13 @@ def tune_head(
         _check_count("trials", trials)
     started = time.perf_counter()
     target = resolve_target(target)
+    if is_gpu_target(target) and (trials or trials_per_task):
+        raise SettingError(
+            "trials_per_task",
+            trials_per_task or trials,
+            "0 for a CUDA target: MetaSchedule times its candidates on the GPU, and a CUDA "
+            "build is made where there may be none (dlight's default schedules instead)",
+        )
     input_shape = [int(d) for d in input_shape]
     with atomic_path(work_dir) as tmp:
         tmp.mkdir()

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import DeviceError
+from ..errors import DeviceError, ref
 from ..model.head import OUTPUT_NAMES
 from . import split_device
+
+
+def build_device_kind(so_path: Path) -> str | None:
+    """ "cuda" or "cpu": the device a build's meta.json (beside its module.so) says its target
+    runs on; None where there is no meta to read."""
+    meta = so_path.with_name("meta.json")
+    if not meta.is_file():
+        return None
+    target = json.loads(meta.read_text()).get("target") or {}
+    return "cuda" if target.get("kind") == "cuda" else "cpu"
 
 
 class TvmRunner:
@@ -43,6 +54,13 @@ class TvmRunner:
         kind, index = split_device(device)
         if kind not in ("cpu", "cuda"):
             raise DeviceError(f"a TVM build runs on 'cpu' or 'cuda' here, not {device!r}")
+        built_for = build_device_kind(so_path)
+        if built_for is not None and built_for != kind:
+            raise DeviceError(
+                f"TVM build {so_path} was compiled for {built_for} ({ref('target')}, in its "
+                f"meta.json) but is asked to run on {device!r}: set the device to {built_for}, "
+                "or build for this device"
+            )
         self.tvm_device = tvm.cpu() if kind == "cpu" else tvm.cuda(index)
         if not self.tvm_device.exist:
             raise DeviceError(
