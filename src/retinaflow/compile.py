@@ -87,8 +87,8 @@ def resolve_target(value: dict | str | None):
 
 
 def is_gpu_target(target) -> bool:
-    """A CUDA target: built here (nvcc), run where the GPU is; scheduled by dlight's defaults,
-    as MetaSchedule tuning would need the GPU to time candidates."""
+    """A CUDA target: built here, run where the GPU is; scheduled by dlight's defaults, as
+    MetaSchedule tuning would need the GPU to time candidates."""
     return target.kind.name == "cuda"
 
 
@@ -368,7 +368,7 @@ def compile_head(
         meta["int8_execution"] = INT8_INTEGER if integer else INT8_SIMULATED
         meta.update(int8_report)
         # "vnni" only when the machine code really has vpdpbusd (a tensorized schedule); a
-        # CUDA build's kernels are PTX, whose module cannot be read without the GPU's runtime
+        # CUDA build's device module cannot be read without the GPU's runtime, nor has VNNI
         vnni = not is_gpu_target(target) and integer and uses_vnni(executable)
         meta["intrinsic"] = ("vnni" if vnni else "none") if integer else None
         meta["vnni_tensorized_functions"] = vnni_functions

@@ -14,8 +14,8 @@ from . import split_device
 
 
 def build_device_kind(so_path: Path) -> str | None:
-    """ "cuda" or "cpu": the device a build's meta.json (beside its module.so) says its target
-    runs on; None where there is no meta to read."""
+    """The device kind, cuda or cpu, that a build's meta.json (beside its module.so) says its
+    target runs on; None where there is no meta to read."""
     meta = so_path.with_name("meta.json")
     if not meta.is_file():
         return None
