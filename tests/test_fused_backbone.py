@@ -12,15 +12,20 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 from retinaflow.model.architectures import build_retinanet
 from retinaflow.model.fused_backbone import (
+    NORMS,
     FoldedConv,
     FusedBasicBlock,
     FusedBottleneck,
     fold_batch_norm,
     fuse_backbone,
-    unfused_norms,
 )
 from retinaflow.model.head import HeadMaps
 from retinaflow.runtime.torch_runner import TorchOptions, TorchRunner, fusion_decision
+
+
+def unfused_norms(module: nn.Module) -> list[str]:
+    """Names of the batch norms left in `module`."""
+    return [name for name, m in module.named_modules() if isinstance(m, NORMS)]
 
 
 def randomise_norms(module: nn.Module, seed: int) -> None:

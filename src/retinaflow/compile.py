@@ -330,17 +330,20 @@ def compile_head(
         mod = apply_tuning_database(mod, target, tuning_dir)
         passes.append("MetaScheduleApplyDatabase")
     tuned_functions = count_scheduled_functions(mod)
-    if is_gpu_target(target):  # dlight's default GPU schedules, in tvm.compile's pipeline
+    gpu = is_gpu_target(target)
+    if gpu:  # dlight's default GPU schedules, in tvm.compile's pipeline
         default_scheduled = 0
-        passes.append("relax default CUDA pipeline (tvm.compile: dlight default schedules)")
     else:
         mod, default_scheduled = schedule_elementwise(mod, target)
         passes.append("schedule_elementwise (parallel, vectorized element-wise functions)")
     vnni_functions = tensorized_functions(mod)
     with tvm.transform.PassContext(opt_level=3):
         executable = tvm.compile(mod, target=target)
-    if not is_gpu_target(target):
-        passes.append("relax default CPU pipeline (tvm.compile)")
+    passes.append(
+        "relax default CUDA pipeline (tvm.compile: dlight default schedules)"
+        if gpu
+        else "relax default CPU pipeline (tvm.compile)"
+    )
     with atomic_path(out_so) as tmp:
         executable.export_library(str(tmp))
     meta = {
@@ -361,7 +364,7 @@ def compile_head(
         "compile_seconds": round(time.perf_counter() - started, 2),
         "library_bytes": Path(out_so).stat().st_size,
     }
-    if is_gpu_target(target):
+    if gpu:
         meta["device_code"] = gpu_device_code()
     if precision == "int8":
         integer = int8_report.get("integer_convs", 0) > 0
@@ -369,7 +372,7 @@ def compile_head(
         meta.update(int8_report)
         # "vnni" only when the machine code really has vpdpbusd (a tensorized schedule); a
         # CUDA build's device module cannot be read without the GPU's runtime, nor has VNNI
-        vnni = not is_gpu_target(target) and integer and uses_vnni(executable)
+        vnni = not gpu and integer and uses_vnni(executable)
         meta["intrinsic"] = ("vnni" if vnni else "none") if integer else None
         meta["vnni_tensorized_functions"] = vnni_functions
     write_json(meta_json, meta)

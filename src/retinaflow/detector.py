@@ -129,9 +129,5 @@ def detections_to_host(detections: list[dict[str, torch.Tensor]]) -> list[dict[s
     first = detections[0]
     dtypes = numpy_dtypes(first["boxes"], first["scores"], first["labels"])
     packed = torch.cat([packed_rows(d["boxes"], d["scores"], d["labels"]) for d in detections])
-    host = packed.cpu().numpy()
-    ends = np.cumsum([len(d["scores"]) for d in detections])
-    return [
-        unpacked_rows(host[end - len(d["scores"]) : end], dtypes)
-        for d, end in zip(detections, ends, strict=True)
-    ]
+    ends = np.cumsum([len(d["scores"]) for d in detections])[:-1]
+    return [unpacked_rows(part, dtypes) for part in np.split(packed.cpu().numpy(), ends)]

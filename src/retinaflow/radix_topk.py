@@ -253,7 +253,6 @@ def top_k_levels(
         raise ValueError(f"top_k_rows: backend {backend!r} is not one of auto, triton, torch")
     selections = []
     for rows in levels:
-        n, length = rows.shape
         sixteen = rows.dtype in _SIXTEEN_BIT
         if backend == "triton" and not sixteen:
             raise ValueError(

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import statistics
 import sys
@@ -184,16 +185,12 @@ def configurations(args) -> list[dict]:
         if variant == "onnx":
             configs.append({"variant": "onnx", "compile": "n/a", "graphs": "n/a", "fuse": "n/a"})
             continue
-        for fuse in args.fuse_batch_norm:
-            for mode in args.compile:
-                for graphs in args.cuda_graphs:
-                    if graphs == "on" and (
-                        args.device != "cuda" or mode in COMPILE_MODES_WITH_GRAPHS
-                    ):
-                        continue
-                    configs.append(
-                        {"variant": variant, "compile": mode, "graphs": graphs, "fuse": fuse}
-                    )
+        for fuse, mode, graphs in itertools.product(
+            args.fuse_batch_norm, args.compile, args.cuda_graphs
+        ):
+            if graphs == "on" and (args.device != "cuda" or mode in COMPILE_MODES_WITH_GRAPHS):
+                continue
+            configs.append({"variant": variant, "compile": mode, "graphs": graphs, "fuse": fuse})
     return configs
 
 

@@ -162,8 +162,3 @@ def fuse_backbone(module: nn.Module) -> int:
         else:
             fused += fuse_backbone(child)
     return fused
-
-
-def unfused_norms(module: nn.Module) -> list[str]:
-    """Names of batch norms left in `module` (after fuse_backbone: none in the ResNe(X)ts)."""
-    return [name for name, m in module.named_modules() if isinstance(m, NORMS)]
