@@ -192,6 +192,35 @@ def test_tensor_input_and_device_output(head, images, reference):
     assert all(m.dtype == torch.bfloat16 for m in half(torch.from_numpy(images)))
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_samples_kept_in_the_head_dtype_give_the_same_maps(head, images, tmp_path, dtype):
+    """LoadGen's sample library on a GPU keeps its samples cast to the head's dtype (half the
+    bytes to copy in the timed path): the head must see exactly the input it sees when it
+    casts a float32 batch itself, so the maps are equal bit for bit (here on the CPU, with the
+    runner code a GPU runs)."""
+    from retinaflow.data.annotations import ImageRecord
+    from retinaflow.perf.qsl import SampleLibrary
+
+    paths = []
+    for i, image in enumerate(images):  # the fixture's inputs back as lossless files
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray((image.transpose(1, 2, 0) * 255).round().astype(np.uint8)).save(paths[-1])
+    records = [ImageRecord(i, p, SIZE, SIZE) for i, p in enumerate(paths)]
+    qsl = SampleLibrary(records, SIZE, "pil", workers=2, dtype=dtype)
+    qsl.load([2, 0, 1])
+    samples = qsl.batch([0, 1, 2])
+    assert [s.dtype for s in samples] == [dtype] * 3
+    assert qsl.describe() == f"{str(dtype).removeprefix('torch.')} CHW"
+    float32 = np.stack([preprocess_image(p, (SIZE, SIZE), "pil") for p in paths])
+    for sample, image in zip(samples, float32, strict=True):  # the cast, and nothing else
+        assert torch.equal(sample, torch.from_numpy(image).to(dtype))
+    options = TorchOptions(str(dtype).removeprefix("torch."))
+    runner = TorchRunner(copy.deepcopy(head), 2, "cpu", options, keep_on_device=True)
+    from_samples = runner(samples)
+    from_float32 = runner(float32)
+    assert all(torch.equal(a, b) for a, b in zip(from_samples, from_float32, strict=True))
+
+
 def test_detector_takes_the_maps_as_tensors(head, images, reference):
     detector = Detector(None, "demo", SIZE, PostprocessSettings(**DEMO["postprocess"]))
     originals = [(SIZE, SIZE)] * len(images)

@@ -49,7 +49,12 @@ class SampleLibrary:
 
     `pinned=True` (a PyTorch runner on CUDA): each sample is kept in page-locked host memory
     and a batch is the list of them, unstacked: the runner copies each one straight into its
-    slot of the device batch (no host copy in the timed path; 7.7 MB an image at 800x800).
+    slot of the device batch (no host copy in the timed path). `dtype` (a torch dtype): the
+    samples are kept as torch tensors cast to it, the head's input dtype, so that the timed copy
+    to the GPU moves half the bytes in float16 or bfloat16 (3.8 instead of 7.7 MB an image at
+    800x800). The cast is the one the runner would make on the device (IEEE round to nearest
+    even on both), so the head sees the same input; it happens in the untimed load, as MLPerf
+    lets a submitter store its preprocessed samples in the format its system reads.
     """
 
     def __init__(
@@ -60,6 +65,7 @@ class SampleLibrary:
         workers: int = 1,
         timers: StageTimers | None = None,
         pinned: bool = False,
+        dtype=None,
     ):
         self.records = records
         self.size = (image_size, image_size)
@@ -67,8 +73,14 @@ class SampleLibrary:
         self.workers = max(1, workers)
         self.timers = timers or StageTimers()
         self.pinned = pinned
+        self.dtype = dtype
         self.cache: dict = {}
         self.error: Exception | None = None
+
+    def describe(self) -> str:
+        """How the samples are kept, for the records: e.g. `float16 CHW, pinned`."""
+        dtype = str(self.dtype).removeprefix("torch.") if self.dtype is not None else "float32"
+        return f"{dtype} CHW" + (", pinned" if self.pinned else "")
 
     def __len__(self) -> int:
         return len(self.records)
@@ -76,10 +88,14 @@ class SampleLibrary:
     def _preprocess(self, index: int) -> np.ndarray:
         start = time.perf_counter()
         image = preprocess_image(self.records[index].path, self.size, self.resize_kernel)
-        if self.pinned:
+        if self.pinned or self.dtype is not None:
             import torch
 
-            image = torch.from_numpy(image).pin_memory()
+            image = torch.from_numpy(image)
+            if self.dtype is not None:
+                image = image.to(self.dtype)
+            if self.pinned:
+                image = image.pin_memory()
         self.timers.add("preprocess", time.perf_counter() - start, 1)
         return image
 
@@ -104,9 +120,9 @@ class SampleLibrary:
             self.cache.pop(index, None)
 
     def batch(self, indices: list[int]):
-        """NCHW float32 of the samples (a view, without a copy, for a single sample); pinned:
-        the list of the samples' pinned CHW tensors."""
-        if self.pinned:
+        """NCHW float32 of the samples (a view, without a copy, for a single sample); pinned
+        or cast to `dtype`: the list of the samples' CHW tensors."""
+        if self.pinned or self.dtype is not None:
             return [self.cache[i] for i in indices]
         if len(indices) == 1:
             return self.cache[indices[0]][None]

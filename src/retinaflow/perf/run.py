@@ -128,9 +128,13 @@ def run_loadgen(
         torch_settings=torch_settings,
     )  # fmt: skip
     timers = StageTimers()
-    # a PyTorch head on CUDA copies pinned samples straight into its device batch
+    # a PyTorch head on CUDA copies pinned samples, kept in its input dtype, straight into
+    # its device batch
     pinned = backend(variant) == "pytorch" and is_cuda(runner.device)
-    qsl = SampleLibrary(records, model["image_size"], resize_kernel, threads, timers, pinned)
+    qsl = SampleLibrary(
+        records, model["image_size"], resize_kernel, threads, timers, pinned,
+        dtype=runner.dtype if pinned else None,
+    )  # fmt: skip
     detector = Detector(
         runner, model["arch"], model["image_size"], PostprocessSettings(**postprocess), timers
     )
@@ -177,6 +181,7 @@ def run_loadgen(
         "runner": runner_settings(runner),
         "dataset_samples": len(records),
         "performance_sample_count": perf_count,
+        "samples_in_memory": qsl.describe(),
         "settings": describe(test),
         "mlperf_model": MLPERF_MODEL,
         "loadgen": results,

@@ -145,10 +145,13 @@ class TorchRunner:
     """`batch_size`: the fixed batch of a compiled or graphed head (padding and chunks keep
     every call at it); eager heads take any batch. `keep_on_device` (default: on CUDA) returns
     the maps as device tensors, in the head's dtype (the post-processing converts the few
-    values it keeps), instead of float32 numpy. A call is safe from several threads: the
-    staging buffer and a graph's static tensors are the runner's own, so calls take turns,
-    each on its thread's current CUDA stream, and what follows a call (post-processing) can
-    run beside the next one."""
+    values it keeps), instead of float32 numpy. A call is safe from several threads: each
+    copies its input to the device on its own current CUDA stream (a pinned staging buffer
+    per thread), then the calls take turns at the head (a graph's static tensors are the
+    runner's own), so that one thread's copy, and what follows its call (post-processing),
+    run beside another's head. The input may come in the head's dtype (`dtype`: the LoadGen
+    sample library keeps its samples so, halving the copy); any other is cast on the
+    device."""
 
     def __init__(
         self,
@@ -196,7 +199,7 @@ class TorchRunner:
                 self.forward = self.head.compiled(mode)
             else:
                 self.forward = torch.compile(self.head, mode=mode, dynamic=False)
-        self._staging: torch.Tensor | None = None  # pinned host buffer (CUDA)
+        self._local = threading.local()  # a pinned staging buffer (CUDA) per calling thread
         self._graph = None  # (graph, static input, static outputs)
         self._lock = threading.Lock()
 
@@ -237,10 +240,11 @@ class TorchRunner:
         )
         if x.device.type != self.torch_device.type:  # (cuda:0 is not equal to cuda)
             if self.torch_device.type == "cuda" and not x.is_pinned():
-                if self._staging is None or self._staging.shape != x.shape:
-                    self._staging = torch.empty(x.shape, dtype=x.dtype, pin_memory=True)
-                # the previous call synchronized: its copy from the staging buffer is done
-                x = self._staging.copy_(x)
+                staging = getattr(self._local, "staging", None)
+                if staging is None or staging.shape != x.shape or staging.dtype != x.dtype:
+                    staging = self._local.staging = torch.empty_like(x, pin_memory=True)
+                # this thread's previous call synchronized: its copy from the buffer is done
+                x = staging.copy_(x)
             x = x.to(self.torch_device, non_blocking=True)
         return x.to(dtype=self.dtype, memory_format=self.memory_format)
 
@@ -257,10 +261,14 @@ class TorchRunner:
     # --- the call ---------------------------------------------------------------------------
 
     def __call__(self, images) -> list:
-        with self._lock, torch.inference_mode():
-            maps = self.run_on_device(self.to_device(images))
-            if self.torch_device.type == "cuda":  # this thread's stream: the call is done
-                torch.cuda.current_stream(self.torch_device).synchronize()
+        with torch.inference_mode():
+            # the copy in runs on this thread's stream before the turn: beside another
+            # thread's head, on the copy engine
+            x = self.to_device(images)
+            with self._lock:
+                maps = self.run_on_device(x)
+                if self.torch_device.type == "cuda":  # this thread's stream: the call is done
+                    torch.cuda.current_stream(self.torch_device).synchronize()
         if self.keep_on_device:
             return maps
         return [m.float().cpu().numpy() for m in maps]
