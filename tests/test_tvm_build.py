@@ -20,7 +20,8 @@ from retinaflow.model.architectures import build_retinanet
 from retinaflow.model.head import HeadMaps
 from retinaflow.quantize import quantize_head
 from retinaflow.runtime.onnxruntime_runner import OnnxRuntimeRunner
-from retinaflow.runtime.tvm_runner import TvmRunner
+from retinaflow.runtime.tvm_runner import TvmRunner, build_device
+from retinaflow.speed import open_speed_runner
 from retinaflow.tuning import DATABASE_FILES, tune_head
 
 from .configs import FP16_ACCUMULATE, OPSET, RESIZE_KERNEL, quantize_settings, tuning_settings
@@ -116,23 +117,31 @@ def test_untuned_database_is_empty_but_valid(inputs):
     assert json.loads((folder / "tuning.json").read_text())["trials"] == 0
 
 
-def test_build_runs_alone_in_a_fresh_process(inputs, fp32):
-    """The library carries its weights: a new process loads it and feeds images only."""
+@pytest.mark.parametrize("runtime_only", [False, True], ids=["full-tvm", "tvm-runtime-only"])
+def test_build_runs_alone_in_a_fresh_process(inputs, fp32, runtime_only):
+    """The library carries its weights: a new process loads it and feeds images only. Also
+    under TVM's runtime alone (TVM_USE_RUNTIME_LIB=1, no compiler library, no tvm.relax), as
+    a GPU machine may hold it."""
     code = (
-        "import sys, json, numpy as np\n"
+        "import sys, json, numpy as np, tvm\n"
         "from retinaflow.runtime.tvm_runner import TvmRunner\n"
         "maps = TvmRunner(sys.argv[1])(np.load(sys.argv[2]))\n"
-        "print(json.dumps([float(np.abs(m).sum()) for m in maps]))\n"
+        "print(json.dumps([tvm.base._RUNTIME_ONLY, [float(np.abs(m).sum()) for m in maps]]))\n"
     )
     images = np.random.default_rng(0).random(SHAPE, dtype=np.float32)
     np.save(inputs["root"] / "x.npy", images)
+    env = {k: v for k, v in os.environ.items() if k != "TVM_USE_RUNTIME_LIB"}
+    if runtime_only:
+        env["TVM_USE_RUNTIME_LIB"] = "1"
     out = subprocess.run(
         [sys.executable, "-c", code, str(fp32[0]), str(inputs["root"] / "x.npy")],
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
-    sums = json.loads(out.stdout.strip().splitlines()[-1])
+    was_runtime_only, sums = json.loads(out.stdout.strip().splitlines()[-1])
+    assert was_runtime_only == runtime_only
     expected = [float(np.abs(m).sum()) for m in OnnxRuntimeRunner(inputs["onnx"])(images)]
     np.testing.assert_allclose(sums, expected, rtol=1e-4)
 
@@ -293,6 +302,10 @@ def test_a_cuda_build_is_made_without_a_gpu_and_refused_on_the_cpu(inputs, tmp_p
         assert b'extern "C" __global__' in so.read_bytes()
     with pytest.raises(DeviceError, match=r"compiled for cuda .* asked to run on 'cpu'"):
         TvmRunner(so, device="cpu")
+    # the speed and fidelity steps open it on its GPU: here, no GPU (or no driver) by name
+    assert build_device("tvm", so) == "cuda" and build_device("onnx", so) == "cpu"
+    with pytest.raises(DeviceError, match="CUDA"):
+        open_speed_runner("int8", so, {}, 1, SHAPE[0])
     with pytest.raises(SettingError, match="0 for a CUDA target"):
         tune_head(
             inputs["onnx"],

@@ -15,7 +15,8 @@ from .data.images import iter_batches
 from .errors import FidelityError, ref
 from .export import compare_outputs
 from .model.head import OUTPUT_NAMES
-from .runtime import HeadRunner, open_runner
+from .runtime import HeadRunner, backend, open_runner
+from .runtime.tvm_runner import build_device
 
 
 def measure_fidelity(
@@ -99,9 +100,11 @@ def fidelity_of_build(
     variant: str = "fp32",
 ) -> dict:
     """measure_fidelity of a variant's build (a TVM build: fp32, fp16, int8...; `onnx-int8`
-    for a QDQ model) against the fp32 ONNX model, both opened by runtime.open_runner."""
+    for a QDQ model) against the fp32 ONNX model, both opened by runtime.open_runner (a
+    build for a CUDA target on its GPU: tvm_runner.build_device)."""
+    device = build_device(backend(variant), build_path)
     record = measure_fidelity(
-        open_runner(variant, build_path, threads=threads, batch_size=batch_size),
+        open_runner(variant, build_path, threads=threads, device=device, batch_size=batch_size),
         open_runner("onnx", reference_onnx, threads=threads),
         image_paths,
         image_size,

@@ -24,6 +24,7 @@ import numpy as np
 from .errors import SettingError
 from .io import read_json
 from .runtime import backend, open_runner
+from .runtime.tvm_runner import build_device
 
 REFERENCE = "onnx"
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
@@ -32,11 +33,13 @@ CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
 def open_speed_runner(
     variant: str, path, model: dict, threads: int, batch: int, torch_settings: dict | None = None
 ):
-    """The variant's runner on the CPU, with idle threads that sleep (see the module
-    docstring); `torch_settings` the PyTorch runner's settings (the CPU runs plain eager unless
-    its apply_on_cpu)."""
+    """The variant's runner on the CPU (a TVM build for a CUDA target on its GPU:
+    tvm_runner.build_device), with idle threads that sleep (see the module docstring);
+    `torch_settings` the PyTorch runner's settings (the CPU runs plain eager unless its
+    apply_on_cpu)."""
+    device = build_device(backend(variant), path)
     return open_runner(
-        variant, path, model, threads, "cpu", batch, spinning=False, torch_settings=torch_settings
+        variant, path, model, threads, device, batch, spinning=False, torch_settings=torch_settings
     )
 
 

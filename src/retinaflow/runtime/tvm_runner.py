@@ -1,9 +1,18 @@
-"""TVM (variants `fp32`, `fp16`, `int8`): a compiled build run by relax.VirtualMachine."""
+"""TVM (variants `fp32`, `fp16`, `int8`): a compiled build run by TVM's virtual machine.
+
+It needs only TVM's runtime (`tvm.runtime`, not `tvm.relax`), so that a GPU machine may hold
+the runtime alone (TVM_USE_RUNTIME_LIB=1, without the 259 MB compiler library). There, TVM
+loads neither its CUDA runtime library nor a working compiler for a CUDA build's kernels,
+which a build made without a CUDA driver keeps as CUDA C source (compile.gpu_device_code) to
+be compiled when the module loads: `cuda_runtime_ready` supplies both.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +21,67 @@ from ..errors import DeviceError, ref
 from ..model.head import OUTPUT_NAMES
 from . import split_device
 
+log = logging.getLogger("retinaflow")
 
-def build_device_kind(so_path: Path) -> str | None:
-    """The device kind, cuda or cpu, that a build's meta.json (beside its module.so) says its
-    target runs on; None where there is no meta to read."""
+
+def build_target(so_path: Path) -> dict | None:
+    """The target a build's meta.json (beside its module.so) records; None without one."""
     meta = so_path.with_name("meta.json")
     if not meta.is_file():
         return None
-    target = json.loads(meta.read_text()).get("target") or {}
+    return json.loads(meta.read_text()).get("target") or {}
+
+
+def build_device_kind(so_path: Path) -> str | None:
+    """The device kind, cuda or cpu, that a build's meta.json says its target runs on; None
+    where there is no meta to read."""
+    target = build_target(so_path)
+    if target is None:
+        return None
     return "cuda" if target.get("kind") == "cuda" else "cpu"
+
+
+def build_device(variant_backend: str, path) -> str:
+    """Where the speed and fidelity steps open an artifact: a TVM build on the device its
+    target names (a CUDA build on `cuda`: a clear DeviceError on a machine without a GPU),
+    anything else on the CPU."""
+    if variant_backend != "tvm":
+        return "cpu"
+    return build_device_kind(Path(path)) or "cpu"
+
+
+def cuda_runtime_ready(tvm, arch: str | None) -> None:
+    """Make a runtime-only TVM able to run a CUDA build: load libtvm_runtime_cuda.so (the CUDA
+    device API and module loader, which a full TVM loads on import) and, where the
+    compile callback TVM registers needs the compiler library (it asks
+    tvm.target.Target.current()), register one that compiles the build's kernels with NVRTC
+    (cuda-bindings) for the build's own `arch`. A full TVM is left as it is."""
+    if tvm.get_global_func("device_api.cuda", allow_missing=True) is None:
+        from tvm.base import _LOADED_LIBS
+        from tvm_ffi.libinfo import load_lib_ctypes
+
+        lib_dir = Path(_LOADED_LIBS["tvm_runtime"]._name).resolve().parent
+        try:
+            _LOADED_LIBS["tvm_runtime_cuda"] = load_lib_ctypes(
+                package="tvm", target_name="tvm_runtime_cuda", extra_lib_paths=[lib_dir],
+                mode="RTLD_LOCAL",
+            )  # fmt: skip
+        except (OSError, RuntimeError) as err:
+            raise DeviceError(
+                f"TVM cannot load its CUDA runtime library from {lib_dir} ({err}): a CUDA build "
+                "runs on a machine with a CUDA GPU and its driver (libcuda.so.1), under a TVM "
+                "built with CUDA"
+            ) from err
+    if not getattr(tvm.base, "_RUNTIME_ONLY", False) or not arch:
+        return
+    import tvm_ffi
+    from tvm.support import nvcc  # (registers TVM's own callback first)
+
+    def compile_kernels(code: str) -> bytearray:
+        log.info("TVM: compiling a CUDA build's kernels for %s with NVRTC", arch)
+        return nvcc.compile_cuda(code, target_format="cubin", arch=arch, compiler="nvrtc")
+
+    tvm_ffi.register_global_func("tvm_callback_cuda_compile", compile_kernels, override=True)
 
 
 class TvmRunner:
@@ -41,7 +102,7 @@ class TvmRunner:
         spinning: bool = True,
     ):
         import tvm
-        from tvm import relax
+        from tvm.runtime.vm import VirtualMachine
 
         so_path = Path(so_path)
         if not so_path.is_file():
@@ -61,6 +122,8 @@ class TvmRunner:
                 f"meta.json) but is asked to run on {device!r}: set the device to {built_for}, "
                 "or build for this device"
             )
+        if kind == "cuda":
+            cuda_runtime_ready(tvm, (build_target(so_path) or {}).get("arch"))
         self.tvm_device = tvm.cpu() if kind == "cpu" else tvm.cuda(index)
         if not self.tvm_device.exist:
             raise DeviceError(
@@ -68,11 +131,12 @@ class TvmRunner:
                 "on a GPU node, or set the device to cpu"
             )
         self.device = device
-        self.vm = relax.VirtualMachine(tvm.runtime.load_module(str(so_path)), self.tvm_device)
+        self.vm = VirtualMachine(tvm.runtime.load_module(str(so_path)), self.tvm_device)
         self.main = self.vm["main"]
         self._tensor = tvm.runtime.tensor
         self.so_path = so_path
         self.batch_size = batch_size
+        self._lock = threading.Lock()
 
     def __call__(self, images: np.ndarray) -> list[np.ndarray]:
         count = len(images)
@@ -81,14 +145,16 @@ class TvmRunner:
             fill = np.repeat(images[-1:], self.batch_size - count, axis=0)
             return [m[:count] for m in self(np.concatenate([images, fill]))]
         images = np.ascontiguousarray(images, dtype=np.float32)
-        try:
-            outputs = self.main(self._tensor(images, self.tvm_device))
-        except Exception as err:  # the VM's shape check names no file
-            raise ValueError(
-                f"TVM build {self.so_path} rejected input of shape {list(images.shape)}: a "
-                f"build runs only the input shape it was compiled for (see its meta json) ({err})"
-            ) from err
-        maps = [o.numpy() for o in outputs]
+        with self._lock:  # one VM: threads (batches in flight) take turns
+            try:
+                outputs = self.main(self._tensor(images, self.tvm_device))
+            except Exception as err:  # the VM's shape check names no file
+                raise ValueError(
+                    f"TVM build {self.so_path} rejected input of shape {list(images.shape)}: "
+                    "a build runs only the input shape it was compiled for (see its meta json) "
+                    f"({err})"
+                ) from err
+            maps = [o.numpy() for o in outputs]
         if len(maps) != len(OUTPUT_NAMES):
             raise ValueError(f"TVM build {self.so_path} returned {len(maps)} maps, expected 10")
         return [m.astype(np.float32, copy=False) for m in maps]
