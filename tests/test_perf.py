@@ -3,6 +3,7 @@ scenario on the demo ONNX model, and the accuracy run scored like MLPerf equal t
 the reference inference loop."""
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -278,6 +279,46 @@ def test_a_failing_build_fails_the_run_without_hanging(demo_build, scenario, tmp
     settings = loadgen_settings(scenario, "PerformanceOnly", SHORT[scenario], 8)
     _start_test(sut, qsl, settings, tmp_path, 8)  # returns: every sample was answered
     assert "fell over" in str(sut.error)
+
+
+def test_a_worker_waits_for_its_batch_to_fill_then_runs_what_it_has():
+    """perf.batch_wait_ms (Server): a worker holding fewer than batch_size samples waits up to
+    batch_wait for more, so a head of a fixed batch does not run a few samples padded to a
+    whole batch; a lone sample still runs once the wait is over, and stopping does not wait."""
+    from types import SimpleNamespace
+
+    from retinaflow.perf.sut import DetectionSUT
+
+    class Recording(DetectionSUT):
+        def _run(self, samples):
+            batches.append(([s.index for s in samples], time.perf_counter()))
+
+    batches: list = []
+    wait = 1.0  # far above a thread hand-off (~ms), far below a test's patience
+    sut = Recording(None, None, "Server", batch_size=4, workers=1, batch_wait=wait)
+    with sut:
+        sut.issue_queries([SimpleNamespace(index=0, id=0)])
+        time.sleep(0.05)  # the worker holds sample 0 and waits for three more
+        sut.issue_queries([SimpleNamespace(index=i, id=i) for i in (1, 2, 3)])
+        _until(lambda: len(batches) == 1)
+        lone = time.perf_counter()
+        sut.issue_queries([SimpleNamespace(index=4, id=4)])
+        _until(lambda: len(batches) == 2)
+        sut.issue_queries([SimpleNamespace(index=5, id=5)])
+        stopping = time.perf_counter()
+    stopped = time.perf_counter() - stopping
+    assert [b for b, _ in batches] == [[0, 1, 2, 3], [4], [5]]
+    # the lone sample ran once its wait was over (perf_counter's resolution is far finer than
+    # the 10% margin), not at once
+    assert batches[1][1] - lone >= 0.9 * wait
+    assert stopped < 0.9 * wait  # the stop ends the wait: sample 5 ran without it
+
+
+def _until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the SUT's worker did not run the batch"
+        time.sleep(0.005)
 
 
 def test_missing_image_fails_before_loadgen(three_images, tmp_path):

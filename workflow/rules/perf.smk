@@ -24,6 +24,7 @@ rule run_loadgen:
         settings=lookup(within=config, dpath="perf/scenarios/{scenario}"),
         batch_size=lookup(within=config, dpath="perf/batch_size"),
         workers=lookup(within=config, dpath="perf/workers"),
+        batch_wait_ms=lookup(within=config, dpath="perf/batch_wait_ms"),
         performance_sample_count=lookup(
             within=config, dpath="perf/performance_sample_count"
         ),
@@ -61,6 +62,7 @@ rule run_loadgen_accuracy:
         settings={},  # LoadGen answers every sample once whatever the durations
         batch_size=lookup(within=config, dpath="perf/batch_size"),
         workers=lookup(within=config, dpath="perf/workers"),
+        batch_wait_ms=lookup(within=config, dpath="perf/batch_wait_ms"),
         performance_sample_count=lookup(
             within=config, dpath="perf/performance_sample_count"
         ),

@@ -24,6 +24,7 @@ with job_logging(snakemake.log[0], snakemake.threads, settings=settings) as log:
         device=snakemake.params.device,
         torch_settings=snakemake.params.torch,
         workers=snakemake.params.workers,
+        batch_wait_ms=snakemake.params.batch_wait_ms,
     )
     log.info(
         "%s %s %s: %s, %d samples, %s samples/s, latency %s ms, stages %s ms/image",

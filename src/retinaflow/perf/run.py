@@ -99,6 +99,7 @@ def run_loadgen(
     torch_settings: dict | None,
     workers: int,
     postprocess_threads: int | None = None,
+    batch_wait_ms: float = 0,
 ) -> dict:
     """Run one LoadGen test; LoadGen's logs go to `log_dir` (replaced atomically when the test
     ends), the record to `out_json` (if given). Returns the record.
@@ -108,7 +109,8 @@ def run_loadgen(
     runtime and to the parallel preprocessing. `torch_settings`: the PyTorch runner's settings
     (a PyTorch variant's dtype is its name's; a compiled or CUDA-graphed head runs the test's
     batch, a shorter one padded to it).
-    `workers`: Offline's and Server's threads taking batches (sut.DetectionSUT).
+    `workers`: Offline's and Server's threads taking batches, `batch_wait_ms` how long one
+    waits for a short batch to fill (sut.DetectionSUT).
     `postprocess_threads` (PyTorch's pool for the host post-processing) defaults to 1 beside
     another runtime: its idle OpenMP threads spin on the cores the runtime's threads need
     (measured on the demo, 2 cores, batch 1: inference 24 -> 17 ms, post-processing 7.5 ->
@@ -138,7 +140,10 @@ def run_loadgen(
     detector = Detector(
         runner, model["arch"], model["image_size"], PostprocessSettings(**postprocess), timers
     )
-    sut = DetectionSUT(accuracy_payloads(detector), qsl, scenario, batch, timers, workers=workers)
+    sut = DetectionSUT(
+        accuracy_payloads(detector), qsl, scenario, batch, timers, workers=workers,
+        batch_wait=batch_wait_ms / 1000,
+    )  # fmt: skip
     log.info(
         "LoadGen %s %s: %s, %d samples (%d for performance), batch %d, %d threads",
         scenario, mode, variant, len(records), perf_count, batch, threads,
@@ -175,6 +180,7 @@ def run_loadgen(
         "stages": timers.report(),
         "threads": threads,
         "workers": workers if scenario in ("Offline", "Server") else 1,
+        "batch_wait_ms": batch_wait_ms if scenario in ("Offline", "Server") else 0,
         "batch_size": batch,
         "device": runner.device,
         "device_name": runner_settings(runner)["device_name"],

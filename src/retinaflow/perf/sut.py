@@ -3,8 +3,10 @@
 SingleStream and MultiStream run each query inline in issue_query, one batch, no thread
 hand-off: LoadGen issues the next query only after this one completes, so inline is the
 lowest latency. Offline and Server queue the samples for `workers` threads, each taking up to
-`batch_size` at a time (Server: whatever has arrived, so a lone query is not kept waiting);
-with two, one batch's post-processing runs while the next one is in the head.
+`batch_size` at a time: what has arrived, and, with `batch_wait` seconds, what arrives within
+that time of the batch's first sample (Server: a head of a fixed batch costs as much for a
+few samples as for a full batch; Offline's samples all arrive at once); with two workers, one
+batch's post-processing runs while the next one is in the head.
 
 The step a batch goes through is `accuracy_payloads` of a detector.Detector (the infer rule's,
 with boxes normalised to the input) unless a test hands in another callable.
@@ -60,6 +62,7 @@ class DetectionSUT:
         timers: StageTimers | None = None,
         *,
         workers: int,
+        batch_wait: float = 0,
     ):
         import mlperf_loadgen as lg
 
@@ -77,6 +80,7 @@ class DetectionSUT:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._workers: list[threading.Thread] = []
         self._worker_count = max(1, workers)
+        self.batch_wait = max(0.0, batch_wait)
         self._lock = threading.Lock()
 
     def __enter__(self):
@@ -115,9 +119,11 @@ class DetectionSUT:
             if first is _STOP:
                 return
             batch = [first]
+            deadline = time.perf_counter() + self.batch_wait
             while len(batch) < self.batch_size:
                 try:
-                    sample = self._queue.get_nowait()
+                    left = deadline - time.perf_counter()
+                    sample = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if sample is _STOP:
