@@ -96,16 +96,17 @@ def config_problems(config: dict, resolve: Callable[[str], str] = str) -> list[s
                 "calibration/data/*.jpg"
             )
     preprocess, device = config["preprocess"], config["infer"]["device"]
-    if preprocess["decode"] == "gpu" and preprocess["resize_kernel"] != "torch":
+    decode = preprocess["decode"]
+    if decode in ("gpu", "gpu-resize") and preprocess["resize_kernel"] != "torch":
         problems.append(
-            f"preprocess.decode: gpu runs the torch kernel on the GPU, but "
+            f"preprocess.decode: {decode} runs the torch kernel on the GPU, but "
             f"preprocess.resize_kernel is {preprocess['resize_kernel']}: set resize_kernel: "
             "torch, or decode: cpu"
         )
-    if preprocess["decode"] == "gpu" and device != "cuda":
+    if decode in ("gpu", "gpu-resize") and device != "cuda":
         problems.append(
-            f"preprocess.decode: gpu decodes on the GPU, but infer.device is {device}: set "
-            "infer.device: cuda, or decode: cpu"
+            f"preprocess.decode: {decode} resizes on the GPU, but infer.device is {device}: "
+            "set infer.device: cuda, or decode: cpu"
         )
     return problems
 

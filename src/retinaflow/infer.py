@@ -6,7 +6,8 @@ variant's dtype, compile mode and CUDA graphs).
 
 Batches come from the parallel CPU loader (data.images.iter_batches), or with
 the decoder "gpu" from the device itself (iter_device_batches: nvJPEG and the torch
-kernel's resize on the GPU, the batch already where the head runs).
+kernel's resize on the GPU, the batch already where the head runs), or with "gpu-resize"
+decoded by the CPU's threads and resized on the device.
 
 Split into shards, the same work runs as jobs: `infer_shard` runs one shard's images (see
 shards.py) to a .npz, and `gather_shards` hands every shard's detections, in order, to the same
@@ -63,7 +64,8 @@ def infer_images(
     """Yield (record, detections) in record order; detections hold numpy boxes/scores/labels.
 
     `decode` cpu: the parallel CPU loader (`workers` threads); gpu: decode and resize on
-    `device` (the torch kernel; the config check asks for resize_kernel torch and device cuda).
+    `device` (the torch kernel; the config check asks for resize_kernel torch and device cuda);
+    gpu-resize: decoded by the `workers` threads, resized on `device`.
     The detector's timers get `preprocess_wait` beside `inference` and `postprocess`: the time
     spent waiting for each batch (the loader works ahead, so only what it could not hide).
     `in_flight` > 1: that many batches in the Detector at once, each in a thread of its own
@@ -73,18 +75,24 @@ def infer_images(
     paths = [r.path for r in records]
     bar = tqdm(total=len(records), desc="infer", unit="img", file=sys.stderr, disable=not progress)
     start = 0
-    if decode == "gpu":
+    if decode in ("gpu", "gpu-resize"):
         if resize_kernel != "torch":
             raise SettingError(
-                "resize_kernel", resize_kernel, f"torch: {ref('decode')} gpu runs the torch kernel"
+                "resize_kernel",
+                resize_kernel,
+                f"torch: {ref('decode')} {decode} runs the torch kernel",
             )
-        log.warning(
-            "%s gpu: nvJPEG decodes to other pixels than libjpeg-turbo (by up to ~100 levels "
-            "at sharp colour edges; the demo lost 2 points of mAP): a throughput setting, use "
-            "cpu for accuracy runs",
-            ref("decode"),
+        if decode == "gpu":
+            log.warning(
+                "%s gpu: nvJPEG decodes to other pixels than libjpeg-turbo (by up to ~100 "
+                "levels at sharp colour edges; the demo lost 2 points of mAP): a throughput "
+                "setting; gpu-resize decodes on the CPU, cpu does it all there",
+                ref("decode"),
+            )
+        host_decode = decode == "gpu-resize"
+        batches = iter_device_batches(
+            paths, detector.size, batch_size, device, workers, host_decode=host_decode
         )
-        batches = iter_device_batches(paths, detector.size, batch_size, device, workers)
     else:
         batches = iter_batches(paths, detector.size, resize_kernel, batch_size, workers)
     in_flight = max(1, in_flight)

@@ -23,7 +23,9 @@ from PIL import Image, ImageOps
 from ..errors import ImageError, ref
 
 RESIZE_KERNELS = ("pil", "cv2", "torch", "mlperf")
-DECODERS = ("cpu", "gpu")  # where the torch kernel decodes and resizes
+# where images are decoded and resized: cpu both on the host; gpu both on the GPU (nvJPEG);
+# gpu-resize decoded on the host (libjpeg-turbo's pixels), resized on the GPU
+DECODERS = ("cpu", "gpu", "gpu-resize")
 
 
 def load_image(path: str | os.PathLike) -> Image.Image:
@@ -197,7 +199,8 @@ def decode_resize_on_device(paths, encoded: Sequence[tuple[bytes, int]], size, d
     anything else with PIL on the host), turned upright, then the `torch` kernel (/255 in
     float32, bilinear interpolate, align_corners=False). On the CPU the pixels are those of
     preprocess_image(path, size, "torch") bit for bit (both decoders are libjpeg-turbo); on
-    CUDA nvJPEG's IDCT and the GPU's interpolate differ by a level or so."""
+    CUDA nvJPEG's are not (on the H200 up to 97 levels apart at sharp colour edges,
+    benchmarks/gpu-h200.md): decode_on_host keeps the CPU's."""
     import warnings
 
     import torch
@@ -228,6 +231,17 @@ def decode_resize_on_device(paths, encoded: Sequence[tuple[bytes, int]], size, d
             images[i] = torch.from_numpy(hwc.transpose(2, 0, 1).copy()).to(device)
         elif encoded[i][1] != 1:
             images[i] = apply_orientation(image, encoded[i][1])
+    return resize_on_device(images, size, device)
+
+
+def resize_on_device(images: Sequence, size, device):
+    """CHW uint8 tensors on `device` (upright RGB) -> NCHW float32 there: the `torch` kernel
+    (/255 in float32, bilinear interpolate, align_corners=False), image by image. On CUDA the
+    kernels are finished before the batch is handed over: the Detector runs the head on a
+    stream of its own (with batches in flight, on another thread)."""
+    import torch
+
+    device = torch.device(device)
     height, width = size
     out = torch.empty((len(images), 3, height, width), dtype=torch.float32, device=device)
     for i, chw in enumerate(images):
@@ -236,10 +250,17 @@ def decode_resize_on_device(paths, encoded: Sequence[tuple[bytes, int]], size, d
             pixels[None], size=(height, width), mode="bilinear", align_corners=False
         )[0]
     if device.type == "cuda":
-        # these kernels ran on this thread's current stream; the Detector runs the head on a
-        # stream of its own (with batches in flight, on another thread): finish them first
         torch.cuda.current_stream(device).synchronize()
     return out
+
+
+def decode_on_host(path: str | os.PathLike):
+    """An image decoded on the host as the `torch` kernel decodes it (PIL, libjpeg-turbo,
+    EXIF orientation applied, RGB), as a CHW uint8 tensor: what decode gpu-resize uploads."""
+    import torch
+
+    hwc = np.asarray(load_image(path))
+    return torch.from_numpy(np.ascontiguousarray(hwc.transpose(2, 0, 1)))
 
 
 def _decodes(data: bytes) -> bool:
@@ -259,14 +280,24 @@ def iter_device_batches(
     batch_size: int,
     device: str,
     workers: int = 2,
+    host_decode: bool = False,
 ):
     """Yield NCHW float32 batches on `device`, in order: the files of the next batch are read
-    (and their EXIF orientation parsed) in a thread pool while this one decodes on the device."""
+    (and their EXIF orientation parsed) in a thread pool while this one decodes on the device.
+    `host_decode`: the pool decodes them too (decode_on_host: the CPU's pixels, not nvJPEG's)
+    and the device only resizes."""
+    import torch
+
+    read = decode_on_host if host_decode else _read_encoded
     chunks = [paths[start : start + batch_size] for start in range(0, len(paths), batch_size)]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        pending = [pool.submit(_read_encoded, p) for p in chunks[0]] if chunks else []
+        pending = [pool.submit(read, p) for p in chunks[0]] if chunks else []
         for index, chunk in enumerate(chunks):
-            encoded = [f.result() for f in pending]
+            done = [f.result() for f in pending]
             if index + 1 < len(chunks):
-                pending = [pool.submit(_read_encoded, p) for p in chunks[index + 1]]
-            yield decode_resize_on_device(chunk, encoded, size, device)
+                pending = [pool.submit(read, p) for p in chunks[index + 1]]
+            if host_decode:
+                images = [chw.to(torch.device(device)) for chw in done]
+                yield resize_on_device(images, size, device)
+            else:
+                yield decode_resize_on_device(chunk, done, size, device)
