@@ -95,8 +95,8 @@ def is_gpu_target(target) -> bool:
 def gpu_device_code() -> str:
     """What a CUDA build carries for its kernels. Without a CUDA driver (a CPU build machine)
     TVM's codegen keeps the CUDA C source, which the GPU machine's TVM runtime compiles when it
-    loads the module (its tvm_callback_cuda_compile: NVRTC through cuda-bindings, or nvcc);
-    with one, the compiled binary."""
+    loads the module (its tvm_callback_cuda_compile; under TVM's runtime alone the runner's,
+    runtime/tvm_runner.cuda_runtime_ready); with one, the compiled binary."""
     import tvm
 
     if tvm.get_global_func("ffi.Module.create.cuda", allow_missing=True) is None:

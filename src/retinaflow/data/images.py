@@ -227,8 +227,7 @@ def decode_resize_on_device(paths, encoded: Sequence[tuple[bytes, int]], size, d
             images[i] = chw
     for i, image in enumerate(images):
         if image is None:  # not a JPEG: PIL on the host (EXIF applied there)
-            hwc = np.asarray(load_image(paths[i]))
-            images[i] = torch.from_numpy(hwc.transpose(2, 0, 1).copy()).to(device)
+            images[i] = decode_on_host(paths[i]).to(device)
         elif encoded[i][1] != 1:
             images[i] = apply_orientation(image, encoded[i][1])
     return resize_on_device(images, size, device)
@@ -286,8 +285,6 @@ def iter_device_batches(
     (and their EXIF orientation parsed) in a thread pool while this one decodes on the device.
     `host_decode`: the pool decodes them too (decode_on_host: the CPU's pixels, not nvJPEG's)
     and the device only resizes."""
-    import torch
-
     read = decode_on_host if host_decode else _read_encoded
     chunks = [paths[start : start + batch_size] for start in range(0, len(paths), batch_size)]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -297,7 +294,6 @@ def iter_device_batches(
             if index + 1 < len(chunks):
                 pending = [pool.submit(read, p) for p in chunks[index + 1]]
             if host_decode:
-                images = [chw.to(torch.device(device)) for chw in done]
-                yield resize_on_device(images, size, device)
+                yield resize_on_device([chw.to(device) for chw in done], size, device)
             else:
                 yield decode_resize_on_device(chunk, done, size, device)

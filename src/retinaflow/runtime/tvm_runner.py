@@ -35,7 +35,11 @@ def build_target(so_path: Path) -> dict | None:
 def build_device_kind(so_path: Path) -> str | None:
     """The device kind, cuda or cpu, that a build's meta.json says its target runs on; None
     where there is no meta to read."""
-    target = build_target(so_path)
+    return target_device_kind(build_target(so_path))
+
+
+def target_device_kind(target: dict | None) -> str | None:
+    """cuda or cpu for a recorded target (build_target); None for none."""
     if target is None:
         return None
     return "cuda" if target.get("kind") == "cuda" else "cpu"
@@ -115,7 +119,8 @@ class TvmRunner:
         kind, index = split_device(device)
         if kind not in ("cpu", "cuda"):
             raise DeviceError(f"a TVM build runs on 'cpu' or 'cuda' here, not {device!r}")
-        built_for = build_device_kind(so_path)
+        target = build_target(so_path)  # the meta.json beside it, read once
+        built_for = target_device_kind(target)
         if built_for is not None and built_for != kind:
             raise DeviceError(
                 f"TVM build {so_path} was compiled for {built_for} ({ref('target')}, in its "
@@ -123,7 +128,7 @@ class TvmRunner:
                 "or build for this device"
             )
         if kind == "cuda":
-            cuda_runtime_ready(tvm, (build_target(so_path) or {}).get("arch"))
+            cuda_runtime_ready(tvm, (target or {}).get("arch"))
         self.tvm_device = tvm.cpu() if kind == "cpu" else tvm.cuda(index)
         if not self.tvm_device.exist:
             raise DeviceError(
