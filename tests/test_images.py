@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from retinaflow.data.images import (
     RESIZE_KERNELS,
+    decode_on_host,
     iter_batches,
     load_image,
     load_image_cv2,
@@ -157,3 +159,67 @@ def test_mlperf_kernel_undecodable_file_names_it(tmp_path):
         preprocess_image(junk, (64, 64), "mlperf")
     with pytest.raises(ImageError, match="gone.jpg.*missing"):
         preprocess_image(tmp_path / "gone.jpg", (64, 64), "mlperf")
+
+
+def _jpeg_variants(tmp_path):
+    """JPEGs that exercise the decoder's paths: every chroma subsampling, progressive,
+    restart markers, odd sizes (a chroma block cut at the edge), a 1x1, grayscale, the eight
+    EXIF orientations, CMYK (PIL's path), a large photo-like file, and a PNG."""
+    rng = np.random.default_rng(7)
+    y, x = np.mgrid[0:301, 0:457]
+    base = np.stack([(x / 2) % 256, (y / 3) % 256, ((x + y) / 5) % 256], -1)
+    pixels = np.clip(base + rng.normal(0, 25, base.shape), 0, 255).astype(np.uint8)
+    variants = {}
+    for sub in (0, 1, 2):
+        for progressive in (False, True):
+            variants[f"sub{sub}-prog{progressive}"] = (
+                pixels,
+                dict(subsampling=sub, progressive=progressive, quality=85),
+            )
+    variants["restart-markers"] = (pixels, dict(restart_marker_blocks=3, quality=90))
+    variants["odd-7x5"] = (pixels[:5, :7], dict(subsampling=2))
+    variants["one-pixel"] = (pixels[:1, :1], {})
+    variants["gray"] = (pixels[:, :, 0], dict(quality=90))
+    variants["quality-100"] = (pixels, dict(quality=100, subsampling=0))
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        variants[f"exif-{orientation}"] = (pixels[:, :200], dict(exif=exif, quality=90))
+    big = np.asarray(Image.fromarray(pixels).resize((4000, 3000), Image.BILINEAR))
+    variants["4000x3000"] = (big, dict(quality=92))
+    paths = []
+    for name, (array, options) in variants.items():
+        paths.append(tmp_path / f"{name}.jpg")
+        Image.fromarray(array).save(paths[-1], **options)
+    paths.append(tmp_path / "cmyk.jpg")
+    Image.fromarray(pixels).convert("CMYK").save(paths[-1], quality=90)
+    paths.append(tmp_path / "image.png")
+    Image.fromarray(pixels).save(paths[-1])
+    return paths
+
+
+def test_host_decode_gives_pils_pixels_exactly(tmp_path):
+    """decode_on_host (torchvision's CPU decoder for RGB and grayscale JPEGs, which lets go of
+    the GIL) must give load_image's (PIL's) pixels bit for bit: the `torch` kernel and decode
+    gpu-resize rest on it. Both are libjpeg-turbo; a difference in upsampling, IDCT or the
+    EXIF turn would show here."""
+    for path in _jpeg_variants(tmp_path):
+        expected = np.asarray(load_image(path)).transpose(2, 0, 1)
+        got = decode_on_host(path)
+        assert got.dtype == torch.uint8 and got.is_contiguous(), path.name
+        assert got.shape == expected.shape, path.name
+        assert np.array_equal(got.numpy(), expected), path.name
+
+
+def test_host_decode_errors_name_the_file(photo, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(photo.read_bytes()[:2000])
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"\xff\xd8" + b"not a jpeg" * 50)
+    for bad in (broken, junk):
+        with pytest.raises(ImageError, match=f"{bad.name}.*does not decode"):
+            decode_on_host(bad)
+        with pytest.raises(ImageError, match=f"{bad.name}.*does not decode"):
+            preprocess_image(bad, (64, 64), "torch")
+    with pytest.raises(ImageError, match="gone.jpg.*missing"):
+        decode_on_host(tmp_path / "gone.jpg")

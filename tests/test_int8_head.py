@@ -60,6 +60,7 @@ def random_case(n, height, width, channels, oc, seed=0, magnitude=1.0):
         (1, 1, 1, 32, 16),  # one pixel: every tap but the centre falls in the frame
         (2, 9, 4, 96, 130),  # output channels over one tile, not a multiple of it
         (1, 3, 3, 64, 36),  # the box conv's 36 channels (the 64-wide tile)
+        (1, 2, 3, 256, 24),  # the head's 256 channels: two 128-wide reduction steps a tap
     ],
 )
 def test_conv_equals_the_integer_reference(n, height, width, channels, oc):

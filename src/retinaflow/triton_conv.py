@@ -4,8 +4,8 @@ next layer's quantization in its epilogue.
 
 PyTorch has no CUDA int8 convolution, and the head spends most of the network's arithmetic
 in stride-1 3x3 "same" convolutions on the FPN levels (two towers of four 256->256 convs and
-the 256->A*K class conv, on every level). On an H200 this kernel ran those at 840-860 int8
-TOPS against cuDNN's 520-540 fp16 TFLOPS (benchmarks/gpu-h200.md).
+the 256->A*K class conv, on every level). On an H200 this kernel ran those at 1,090-1,150 int8
+TOPS (BLOCKS) against cuDNN's 520-540 fp16 TFLOPS (benchmarks/gpu-h200.md).
 
 Layout: an activation is a *padded flat* int8 matrix [rows, C]: each image's H x W pixels
 inside a one-pixel frame of zeros, (H+2) x (W+2) rows an image, images one after another, and
@@ -36,9 +36,13 @@ import triton.language as tl  # noqa: E402  isort: skip
 from triton.tools.tensor_descriptor import TensorDescriptor  # noqa: E402  isort: skip
 
 INT8_MAX = 127.0
-# (BLOCK_M, BLOCK_N, pipeline stages, warps): the fastest of six on the H200 for every head
-# shape (P3 and P4, 256 and 2376 output channels)
-BLOCKS = (128, 128, 4, 4)
+# (BLOCK_M, BLOCK_N, pipeline stages, warps), with block_k's reduction step (128 for the
+# head's 256 channels: 128-byte int8 rows): the fastest of 22 on the H200 for P3's class conv
+# (3.05 ms a batch of 32, 1,149 TOPS, against 3.57 for the earlier (128, 128, 4, 4) with a step
+# of 64) and of 22 for its 256->256 convs (0.345 against 0.406 ms); four stages of these tiles
+# need 128 KB of shared memory, room for one block a multiprocessor, three (96 KB) for two
+# (benchmarks/gpu-h200.md, sixth lease; the box conv's 64-wide tile is untimed with them)
+BLOCKS = (128, 128, 3, 4)
 
 
 @triton.jit
@@ -152,8 +156,8 @@ class PaddedShape:
 
 
 def block_k(channels: int) -> int:
-    """The reduction step: a slice of one tap's channels (64 or 32, a divisor of them)."""
-    for block in (64, 32):
+    """The reduction step: a slice of one tap's channels (128, 64 or 32, a divisor of them)."""
+    for block in (128, 64, 32):
         if channels % block == 0:
             return block
     raise ValueError(f"the int8 kernel needs input channels in multiples of 32, got {channels}")

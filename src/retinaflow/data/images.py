@@ -8,7 +8,8 @@ torchvision.io.decode_jpeg and torch's interpolate on the GPU: the decoder "gpu"
 The `mlperf` kernel is MLCommons' reference (inference repo, vision/classification_and_detection/
 python: openimages.py decodes with `cv2.imread(src)`; dataset.py `maybe_resize` and
 `pre_process_openimages_retinanet` convert to float32, BGR->RGB, `cv2.resize` INTER_LINEAR, then
-`/= 255.0`, HWC->CHW); the others decode with PIL."""
+`/= 255.0`, HWC->CHW); `pil` and `cv2` decode with PIL, `torch` with PIL's decoder too
+(libjpeg-turbo) but called through torchvision for JPEGs (decode_on_host: the same pixels)."""
 
 from __future__ import annotations
 
@@ -71,8 +72,13 @@ def load_image_cv2(path: str | os.PathLike) -> np.ndarray:
 
 def decode_image(path: str | os.PathLike, kernel: str) -> Image.Image | np.ndarray:
     """Decode an image the way `kernel` expects: OpenCV for `mlperf` (MLPerf's reference decode,
-    an RGB uint8 array), PIL for the others (an RGB image). `resize_image` takes either."""
-    return load_image_cv2(path) if kernel == "mlperf" else load_image(path)
+    an RGB uint8 array), decode_on_host for `torch` (PIL's pixels without holding the GIL, an
+    RGB uint8 array), PIL for the others (an RGB image). `resize_image` takes either."""
+    if kernel == "mlperf":
+        return load_image_cv2(path)
+    if kernel == "torch":
+        return decode_on_host(path).permute(1, 2, 0).numpy()
+    return load_image(path)
 
 
 def resize_image(img: Image.Image | np.ndarray, size: tuple[int, int], kernel: str) -> np.ndarray:
@@ -153,15 +159,21 @@ EXIF_ORIENTATION = 0x0112
 JPEG_MAGIC = b"\xff\xd8"
 
 
-def exif_orientation(data: bytes) -> int:
-    """The EXIF orientation (1-8) of an encoded image, 1 when it has none (headers only)."""
+def image_header(data: bytes) -> tuple[str | None, int]:
+    """(PIL's mode, the EXIF orientation 1-8) of an encoded image, from its headers only;
+    (None, 1) where PIL cannot read them."""
     import io
 
     try:
         with Image.open(io.BytesIO(data)) as img:
-            return int(img.getexif().get(EXIF_ORIENTATION, 1))
+            return img.mode, int(img.getexif().get(EXIF_ORIENTATION, 1))
     except (OSError, SyntaxError, ValueError, TypeError):
-        return 1
+        return None, 1
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF orientation (1-8) of an encoded image, 1 when it has none (headers only)."""
+    return image_header(data)[1]
 
 
 def apply_orientation(chw, orientation: int):
@@ -253,13 +265,48 @@ def resize_on_device(images: Sequence, size, device):
     return out
 
 
-def decode_on_host(path: str | os.PathLike):
-    """An image decoded on the host as the `torch` kernel decodes it (PIL, libjpeg-turbo,
-    EXIF orientation applied, RGB), as a CHW uint8 tensor: what decode gpu-resize uploads."""
-    import torch
+# JPEG modes whose pixels torchvision's CPU decoder gives as PIL does (tests/test_images.py);
+# anything else (CMYK, other formats) goes through PIL
+FAST_JPEG_MODES = ("RGB", "L")
 
-    hwc = np.asarray(load_image(path))
-    return torch.from_numpy(np.ascontiguousarray(hwc.transpose(2, 0, 1)))
+
+def decode_on_host(path: str | os.PathLike):
+    """An image decoded on the host as PIL decodes it (libjpeg-turbo, EXIF orientation
+    applied, RGB), as a CHW uint8 tensor: the `torch` kernel's input, and what decode
+    gpu-resize uploads.
+
+    A colour or grayscale JPEG is decoded by torchvision.io.decode_jpeg on the CPU: the same
+    libjpeg-turbo pixels, bit for bit (tested on every chroma subsampling, progressive files
+    and EXIF orientations), in one call that lets go of the GIL. PIL takes the GIL back between
+    its 64 KB blocks and for each conversion, so beside threads that run Python (the head's
+    workers) the loader's 16 threads waited on it: decode gpu-resize ran 361 images/s on the
+    H200 machine with PIL, 556 with this, nvJPEG 801 (benchmarks/gpu-h200.md). Other files go
+    through PIL (load_image)."""
+    import warnings
+
+    import torch
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"image {path} is missing: rerun the dataset rule to fetch it again")
+    data = path.read_bytes()
+    mode, orientation = image_header(data) if data[:2] == JPEG_MAGIC else (None, 1)
+    if mode not in FAST_JPEG_MODES:
+        hwc = np.asarray(load_image(path))
+        return torch.from_numpy(np.ascontiguousarray(hwc.transpose(2, 0, 1)))
+    with warnings.catch_warnings():  # torchvision 0.29+ points to TorchCodec
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            chw = decode_jpeg(
+                torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB
+            )
+        except RuntimeError as err:
+            raise ImageError(
+                f"image {path} does not decode ({str(err).split(', ')[-1].strip()}; "
+                f"{len(data) / 1024:.0f} KB on disk): delete it and rerun the dataset rule"
+            ) from err
+    return apply_orientation(chw, orientation).contiguous()
 
 
 def _decodes(data: bytes) -> bool:
