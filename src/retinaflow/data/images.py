@@ -198,11 +198,16 @@ def apply_orientation(chw, orientation: int):
     return chw
 
 
-def _read_encoded(path: str | os.PathLike) -> tuple[bytes, int]:
+def _read_bytes(path: str | os.PathLike) -> bytes:
+    """An image file's bytes, or an ImageError naming it where it is missing."""
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"image {path} is missing: rerun the dataset rule to fetch it again")
-    data = path.read_bytes()
+    return path.read_bytes()
+
+
+def _read_encoded(path: str | os.PathLike) -> tuple[bytes, int]:
+    data = _read_bytes(path)
     return data, exif_orientation(data)
 
 
@@ -287,10 +292,7 @@ def decode_on_host(path: str | os.PathLike):
     import torch
     from torchvision.io import ImageReadMode, decode_jpeg
 
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"image {path} is missing: rerun the dataset rule to fetch it again")
-    data = path.read_bytes()
+    data = _read_bytes(path)
     mode, orientation = image_header(data) if data[:2] == JPEG_MAGIC else (None, 1)
     if mode not in FAST_JPEG_MODES:
         hwc = np.asarray(load_image(path))
