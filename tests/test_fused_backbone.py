@@ -13,9 +13,11 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from retinaflow.model.architectures import build_retinanet
 from retinaflow.model.fused_backbone import (
     NORMS,
+    ConvThenBias,
     FoldedConv,
     FusedBasicBlock,
     FusedBottleneck,
+    defer_conv_biases,
     fold_batch_norm,
     fuse_backbone,
 )
@@ -61,12 +63,24 @@ def test_fused_backbone_gives_the_unfused_features(arch, block, expected):
     compound it to far below the 1e-10 asked; a fold that drops or misplaces a term (the
     mean, eps, the conv's bias, the residual) is off by the statistics' size, ~0.1."""
     head = trunk(arch, seed=3)
+    with torch.no_grad():  # the FPN's biases, zero in a fresh model, made to count
+        for m in head.backbone.fpn.modules():
+            if isinstance(m, nn.Conv2d):
+                m.bias.uniform_(-0.2, 0.2, generator=torch.Generator().manual_seed(7))
     fused = copy.deepcopy(head)
     assert fuse_backbone(fused.backbone.body) == expected
     assert unfused_norms(fused.backbone.body) == []
     assert sum(isinstance(m, block) for m in fused.modules()) == expected - (
         1 if arch != "demo" else 2
     )
+    # the downsamples' biases moved into their blocks' last convs (a misplaced one would be
+    # off by the statistics' size, as above)
+    downsamples = [m.downsample for m in fused.modules() if isinstance(m, block)]
+    biases = [d.bias for d in downsamples if d is not None]
+    assert biases == [None] * (3 if arch == "demo" else 4)  # one a stage after the first
+    # the FPN's 8 convs (3 lateral 1x1, 3 output 3x3, P6, P7) add their biases after
+    assert defer_conv_biases(fused.backbone.fpn) == 8
+    assert not any(type(m) is nn.Conv2d for m in fused.backbone.modules())
     images = torch.rand(2, 3, 96, 96, generator=torch.Generator().manual_seed(4)).double()
     with torch.inference_mode():
         want, got = head.features(images), fused.features(images)
@@ -94,6 +108,20 @@ def test_a_conv_bias_and_batch_norm_fold_into_one_conv():
         )
 
 
+def test_a_conv_with_its_bias_after_is_the_conv():
+    """ConvThenBias: conv2d without the bias, then the bias added, is conv2d with it (float64:
+    only the add's rounding differs, ~1e-16), strided, padded and grouped alike."""
+    torch.manual_seed(0)
+    for conv in (nn.Conv2d(4, 6, 3, 2, 1), nn.Conv2d(4, 8, 1), nn.Conv2d(8, 8, 3, 1, 1, groups=4)):
+        conv = conv.double()
+        x = torch.randn(2, conv.in_channels, 9, 7, dtype=torch.float64)
+        with torch.no_grad():
+            conv.bias.uniform_(-1, 1)
+            assert torch.allclose(ConvThenBias(conv)(x), conv(x), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="with a bias"):
+        ConvThenBias(nn.Conv2d(2, 2, 1, bias=False))
+
+
 def test_what_cannot_fold_is_refused_by_name():
     conv = nn.Conv2d(2, 2, 1)
     with pytest.raises(ValueError, match="training mode"):
@@ -114,9 +142,10 @@ def test_the_runner_fuses_when_asked_and_records_it():
     images = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(6)).numpy()
     plain = TorchRunner(copy.deepcopy(head), 1, "cpu")
     fused = TorchRunner(copy.deepcopy(head), 1, "cpu", TorchOptions(fuse_batch_norm=True))
-    assert plain.fused_modules == 0 and fused.fused_modules == 10
+    # 10 folded (the blocks and the stem's runs) and the FPN's 8 convs' biases deferred
+    assert plain.fused_modules == 0 and fused.fused_modules == 10 + 8
     record = fused.settings()
-    assert record["fuse_batch_norm"] is True and record["fused_modules"] == 10
+    assert record["fuse_batch_norm"] is True and record["fused_modules"] == 10 + 8
     assert plain.settings()["fuse_batch_norm"] is False
     for want, got in zip(plain(images), fused(images), strict=True):
         assert abs(want - got).max() / abs(want).max() < 1e-4

@@ -8,6 +8,15 @@ of a large map. Folded and fused (`torch.cudnn_convolution_relu`,
 `torch.cudnn_convolution_add_relu`: cuDNN's conv-bias-add-ReLU, or cuBLASLt's bias-ReLU
 epilogue for the 1x1s) the same trunk ran in 13.9 ms (benchmarks/gpu-h200.md).
 
+A convolution without a ReLU after it still paid a pass of its own for its bias (the trunk
+has 12: the 4 downsample convs and the FPN's 8): ATen's CUDA convolution adds the bias after
+cuDNN's call, and where inductor takes the bias out of the call it writes a kernel of its own
+for it. A downsample's bias now joins the bias of the block's last conv (the two are summed
+before the ReLU anyway), and each FPN conv adds its bias as an op of its own (`ConvThenBias`),
+which inductor folds into the element-wise pass after it (the top-down sum, the int8 head's
+quantization): the torch-int8 head at batch 32 went from 26.04 to 25.40 ms on the H200
+(benchmarks/records/gpu-h200/head-profile-lease7-{old,new}.txt).
+
 A frozen (or eval-mode) batch norm is an affine map per channel, y = x * s + t with
 s = gamma / sqrt(var + eps), t = beta - mean * s, so conv then norm is one convolution with
 weight w * s and bias t. The fold is done in float32 before the head is cast to its dtype.
@@ -94,7 +103,7 @@ class FusedBottleneck(nn.Module):
         self.conv1 = FoldedConv(block.conv1, block.bn1, relu=True)
         self.conv2 = FoldedConv(block.conv2, block.bn2, relu=True)
         self.conv3 = FoldedConv(block.conv3, block.bn3, relu=True)
-        self.downsample = _folded_downsample(block.downsample)
+        self.downsample = _folded_downsample(block.downsample, self.conv3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -108,14 +117,17 @@ class FusedBasicBlock(nn.Module):
         super().__init__()
         self.conv1 = FoldedConv(block.conv1, block.bn1, relu=True)
         self.conv2 = FoldedConv(block.conv2, block.bn2, relu=True)
-        self.downsample = _folded_downsample(block.downsample)
+        self.downsample = _folded_downsample(block.downsample, self.conv2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         return self.conv2(self.conv1(x), residual=identity)
 
 
-def _folded_downsample(downsample: nn.Module | None) -> FoldedConv | None:
+def _folded_downsample(downsample: nn.Module | None, last: FoldedConv) -> FoldedConv | None:
+    """The block's downsample folded, its bias moved into the bias of the block's `last` conv
+    (relu(conv(x) + b + (d(x) + c)) == relu(conv(x) + (b + c) + d(x))): the downsample then
+    runs as a bare cuDNN convolution, without ATen's separate bias pass."""
     if downsample is None:
         return None
     if not (
@@ -125,7 +137,30 @@ def _folded_downsample(downsample: nn.Module | None) -> FoldedConv | None:
         and isinstance(downsample[1], NORMS)
     ):
         raise TypeError(f"a block's downsample is not (conv, batch norm): {downsample}")
-    return FoldedConv(downsample[0], downsample[1], relu=False)
+    folded = FoldedConv(downsample[0], downsample[1], relu=False)
+    last.bias += folded.bias
+    folded.bias = None
+    return folded
+
+
+class ConvThenBias(nn.Module):
+    """A convolution (no ReLU after it) whose bias is added as an op of its own, so that
+    torch.compile fuses the add into the element-wise pass that follows; ATen's CUDA
+    convolution would add it in a pass of its own, inside the call. The arithmetic of conv2d
+    with the bias, up to the rounding of the add."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        if conv.padding_mode != "zeros" or isinstance(conv.padding, str) or conv.bias is None:
+            raise ValueError(f"only a zero-padded conv with a bias, padding as numbers: {conv}")
+        self.register_buffer("weight", conv.weight.detach().clone())
+        self.register_buffer("bias", conv.bias.detach().clone())
+        self.stride, self.padding = conv.stride, conv.padding
+        self.dilation, self.groups = conv.dilation, conv.groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.conv2d(x, self.weight, None, self.stride, self.padding, self.dilation, self.groups)
+        return y + self.bias.view(1, -1, 1, 1)
 
 
 def _fuse_in_order(container: nn.Module) -> int:
@@ -162,3 +197,16 @@ def fuse_backbone(module: nn.Module) -> int:
         else:
             fused += fuse_backbone(child)
     return fused
+
+
+def defer_conv_biases(module: nn.Module) -> int:
+    """Every nn.Conv2d with a bias under `module` (the FPN: none has a ReLU in the same
+    module) becomes a ConvThenBias, in place. Returns how many."""
+    deferred = 0
+    for name, child in list(module.named_children()):
+        if isinstance(child, nn.Conv2d) and child.bias is not None:
+            setattr(module, name, ConvThenBias(child))
+            deferred += 1
+        else:
+            deferred += defer_conv_biases(child)
+    return deferred

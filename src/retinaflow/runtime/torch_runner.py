@@ -6,10 +6,11 @@ On the CPU the runner takes numpy and returns numpy, float32, as it always has (
 NCHW: the fp32 outputs are those of `head(x)` bit for bit). On CUDA it is built for throughput
 (config key `torch`, see `TorchOptions`): the head cast to fp16/bf16, channels-last memory,
 the backbone's frozen batch norms folded into its convolutions and each conv's ReLU (and a
-residual block's add) in the same cuDNN call (model/fused_backbone.py), optionally
-`torch.compile` (one fixed batch, `dynamic=False`) and a CUDA graph of the
-fixed-shape call replayed from static buffers. A batch shorter than the fixed one is padded by
-repeating its last image and the padding dropped from the maps; a longer one runs in chunks.
+residual block's add) in the same cuDNN call, the FPN's conv biases left to the compiler to
+fuse (model/fused_backbone.py), optionally `torch.compile` (one fixed batch,
+`dynamic=False`) and a CUDA graph of the fixed-shape call replayed from static buffers. A
+batch shorter than the fixed one is padded by repeating its last image and the padding
+dropped from the maps; a longer one runs in chunks.
 Input: numpy or a torch tensor (host or device); host data goes through a pinned staging
 buffer and a non-blocking copy. Output on CUDA: the 10 maps as torch tensors on the device,
 in the head's dtype (post-processing can stay there), after the stream's synchronize, so that
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 
 from ..errors import DeviceError
-from ..model.fused_backbone import fuse_backbone
+from ..model.fused_backbone import defer_conv_biases, fuse_backbone
 from ..model.head import HeadMaps
 from . import is_cuda, split_device
 
@@ -190,6 +191,7 @@ class TorchRunner:
         if self.fused:  # folded in float32, before the cast
             trunk = getattr(head, "trunk", head)  # the int8 head's float trunk
             self.fused_modules = fuse_backbone(trunk.backbone.body)
+            self.fused_modules += defer_conv_biases(trunk.backbone.fpn)
         head = head.to(self.torch_device, dtype=self.dtype)
         self.head = head.to(memory_format=self.memory_format)
         self.forward = self.head

@@ -20,3 +20,6 @@ done
 export PYTHONPATH=$PWD/src:/tmp/site
 python3 benchmarks/records/gpu-h200/scripts/grouped_conv_bench.py 2>&1 | tee $O/grouped-conv-bench.txt
 cd $O && tar czf logs.tgz log_*.txt && rm log_*.txt
+# 3. (added before the run) where the int8 head's time goes now: head_prof7.py
+cd - > /dev/null
+python3 benchmarks/records/gpu-h200/scripts/head_prof7.py 32 2>&1 | grep -v Warning | tee $O/head-profile-lease7.txt
