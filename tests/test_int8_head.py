@@ -173,3 +173,20 @@ def test_compiled_trunk_gives_the_same_heads():
         assert got.shape == want.shape
         cosine = F.cosine_similarity(got.float().flatten(), want.float().flatten(), dim=0)
         assert cosine > 0.999
+
+
+@pytest.mark.parametrize(
+    "n, height, width, channels", [(3, 5, 7, 36), (1, 1, 1, 8), (2, 4, 3, 2376)]
+)
+def test_copy_interior_is_the_strided_copy(n, height, width, channels):
+    """copy_interior gives .contiguous() of the interior view, bit for bit, the frame and the
+    margins (filled with NaN here) left out: rows shorter and longer than one program's slice
+    (P3's class map is 100 x 2376 values a row), one pixel, several images."""
+    shape = triton_conv.PaddedShape(n, height, width)
+    gen = torch.Generator().manual_seed(n * 100 + channels)
+    buf = torch.full((shape.rows, channels), float("nan"), dtype=torch.float16)
+    interior = shape.interior(buf)
+    interior.copy_(torch.randn(interior.shape, generator=gen).half())
+    got = triton_conv.copy_interior(buf, shape)
+    assert got.is_contiguous() and got.shape == (n, height, width, channels)
+    assert torch.equal(got, interior.contiguous())
