@@ -115,15 +115,12 @@ def _deltas(box_map: torch.Tensor, image, anchor, location) -> torch.Tensor:
     return box_map.reshape(n, num_anchors, 4, h * w)[image, anchor, :, location].float()
 
 
-def _level_candidates(class_map, box_map, anchors, top, index, channels_last, image_size, settings):
-    """(boxes [N, k, 4], scores [N, k], labels [N, k], valid [N, k]) of one level from its
-    best k logits `top` at flat positions `index` (per image, best first): decoded and
-    clipped; `valid`: the score is above the threshold (the other rows' boxes are zeros)."""
+def _level_rows(class_map, box_map, index, channels_last):
+    """(box deltas [N, k, 4] float32, anchor rows [N, k] into the level's anchors, labels
+    [N, k]) of one level's candidates at flat positions `index` (per image, best first)."""
     n, channels, h, w = class_map.shape
     num_anchors = box_map.shape[1] // 4
     num_classes = channels // num_anchors
-    scores = torch.sigmoid(top.float())
-    valid = scores > settings.score_thresh
     if channels_last:  # index = location * (A*K) + anchor * K + class
         location, rest = index // channels, index % channels
         anchor, label = rest // num_classes, rest % num_classes
@@ -131,11 +128,32 @@ def _level_candidates(class_map, box_map, anchors, top, index, channels_last, im
         anchor, rest = index // (num_classes * h * w), index % (num_classes * h * w)
         label, location = rest // (h * w), rest % (h * w)
     image = torch.arange(n, device=index.device)[:, None].expand_as(index)
-    deltas = _deltas(box_map, image, anchor, location).reshape(-1, 4)
-    boxes = BOX_CODER.decode_single(deltas, anchors[(location * num_anchors + anchor).reshape(-1)])
-    boxes = box_ops.clip_boxes_to_image(boxes, image_size).view(*index.shape, 4)
+    return _deltas(box_map, image, anchor, location), location * num_anchors + anchor, label
+
+
+def _candidates(class_maps, box_maps, anchors, best, layouts, image_size, settings):
+    """(boxes [N, C, 4], scores [N, C], labels [N, C], valid [N, C]) of all levels' best
+    candidates, level after level: decoded and clipped in one pass for the five levels (the
+    same element-wise ops as level by level, a fifth of the launches); `valid`: the score is
+    above the threshold (the other rows' boxes are zeros)."""
+    deltas, anchor_rows, labels, first = [], [], [], 0
+    for c, b, a, (_, index), channels_last in zip(
+        class_maps, box_maps, anchors, best, layouts, strict=True
+    ):
+        level_deltas, rows, label = _level_rows(c, b, index, channels_last)
+        deltas.append(level_deltas)
+        anchor_rows.append(rows + first)  # into the levels' anchors one after another
+        labels.append(label)
+        first += len(a)
+    scores = torch.sigmoid(torch.cat([top for top, _ in best], 1).float())
+    valid = scores > settings.score_thresh
+    rows = torch.cat(anchor_rows, 1)
+    boxes = BOX_CODER.decode_single(
+        torch.cat(deltas, 1).reshape(-1, 4), torch.cat(anchors)[rows.reshape(-1)]
+    )
+    boxes = box_ops.clip_boxes_to_image(boxes, image_size).view(*rows.shape, 4)
     boxes = torch.where(valid[..., None], boxes, 0.0)
-    return boxes, scores, label, valid
+    return boxes, scores, torch.cat(labels, 1), valid
 
 
 def device_postprocess_batch(
@@ -150,13 +168,10 @@ def device_postprocess_batch(
     `anchors`: postprocess.level_anchors, on that device."""
     flat = [_flat_logits(c) for c in class_maps]
     best = top_k_levels([logits for logits, _ in flat], settings.topk_candidates)
-    levels = [
-        _level_candidates(c, b, a, top, index, channels_last, image_size, settings)
-        for c, b, a, (top, index), (_, channels_last) in zip(
-            class_maps, box_maps, anchors, best, flat, strict=True
-        )
-    ]
-    boxes, scores, labels, valid = (torch.cat(p, 1) for p in zip(*levels, strict=True))
+    layouts = [channels_last for _, channels_last in flat]
+    boxes, scores, labels, valid = _candidates(
+        class_maps, box_maps, anchors, best, layouts, image_size, settings
+    )
     rows, counts = nms_rows(boxes, scores, labels, valid, settings)
     scale = original_scale(original_sizes, image_size, boxes.device)
     return BatchDetections(
