@@ -123,10 +123,13 @@ def test_ties_past_the_buffer_are_taken_by_position(monkeypatch):
 
 
 def test_levels_in_one_call_equal_each_alone():
-    """top_k_levels (the batch's levels, one host sync) gives each level's top_k_rows."""
+    """top_k_levels (the batch's levels, one host sync, the candidates' topk of levels with
+    one k stacked) gives each level's top_k_rows: levels of 3 and 2 rows, and one shorter
+    than k (all 60 values taken: a k of its own)."""
     from retinaflow.radix_topk import top_k_levels
 
     levels = [_rows(kind, torch.float16) for kind in ("random", "ties", "infinities")]
+    levels.append(torch.randn(2, 60, generator=torch.Generator().manual_seed(9)).half())
     together = top_k_levels(levels, 100, backend="triton", **SMALL)
     for rows, (values, positions) in zip(levels, together, strict=True):
         want_values, want_positions = _oracle(rows, 100)
