@@ -344,6 +344,32 @@ def test_gpu_benchmark_runs_on_the_cpu(tmp_path, capsys):
     assert rows[2]["runner"]["heads"].startswith("int8")
 
 
+def test_gpu_benchmark_times_onnx_runtime_in_both_precisions(tmp_path, capsys):
+    """The ONNX Runtime peer rows on the CPU (CPUExecutionProvider; CUDAExecutionProvider on
+    a GPU machine with onnxruntime-gpu): onnx (float32) and onnx-fp16 (converted: float16
+    input and maps), the head timed through IO binding, each row naming its dtype."""
+    import json
+
+    from retinaflow.benchmarks.gpu import main
+
+    out = tmp_path / "gpu.json"
+    argv = ["--device", "cpu", "--arch", "demo", "--size", "64", "--batch-sizes", "2"]
+    argv += ["--variants", "onnx", "onnx-fp16", "--iters", "1", "--warmup", "0"]
+    assert main([*argv, "--threads", "2", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["results"]
+    assert [(r["variant"], r["runner"]["dtype"]) for r in rows] == [
+        ("onnx", "float32"),
+        ("onnx-fp16", "float16"),
+    ]
+    for row in rows:
+        assert "error" not in row, row
+        assert row["h2d"] is None and all(row[s] > 0 for s in ("head", "post", "e2e"))
+    assert rows[0]["max_rel_error_vs_fp32"] < 1e-5  # the same float32 arithmetic, reordered
+    # float16: ~5e-4 relative a rounding, compounded over the demo's ~20 layers to ~1e-3
+    # (measured 9e-4); a map left in float32 or a wrong cast would give 0 or ~1
+    assert 1e-5 < rows[1]["max_rel_error_vs_fp32"] < 1e-2
+
+
 def test_gpu_benchmark_reports_each_failure_and_goes_on(tmp_path, capsys):
     """Without a GPU every configuration fails with the device error: each row says so, the
     JSON is written, and the exit status is 1 (with a GPU: the run itself)."""

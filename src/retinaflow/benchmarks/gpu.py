@@ -3,12 +3,15 @@ torch.compile mode, CUDA graphs and the fused backbone on or off, and each batch
 host->device copy, the head, the post-processing (Detector.postprocess_maps on the maps where
 the head left them: on the head's own maps and on dense worst-case maps) and the whole way from
 a pinned host batch to detections, as img/s; ONNX Runtime's CUDA provider as a peer where this
-onnxruntime has it. CUDA events time the stages after warm-up calls (the first call, with its
-compile or graph capture, is timed on its own); a table comes last, and a JSON holds every
-figure.
+onnxruntime has it (onnxruntime-gpu): `onnx`, the exported head in float32, and `onnx-fp16`,
+the same converted to float16 (onnxruntime.transformers.float16, float16 input and maps, as
+torch-fp16 has), their head timed with IO binding (the input and the maps on the device, no
+host copy: what the PyTorch rows' head stage times). CUDA events time the stages after warm-up
+calls (the first call, with its compile or graph capture, is timed on its own); a table comes
+last, and a JSON holds every figure.
 
     python -m retinaflow.benchmarks gpu --arch resnext50_32x4d_fpn --size 800 \
-        --batch-sizes 8 32 64 --variants torch torch-fp16 torch-bf16 onnx
+        --batch-sizes 8 32 64 --variants torch torch-fp16 torch-bf16 onnx onnx-fp16
     python -m retinaflow.benchmarks gpu ... --compile none default --cuda-graphs off on
     python -m retinaflow.benchmarks gpu ... --fuse-batch-norm off on  # model/fused_backbone.py
     python -m retinaflow.benchmarks gpu --device cpu --arch demo --size 320 --batch-sizes 2 \
@@ -32,7 +35,8 @@ import time
 import traceback
 from pathlib import Path
 
-VARIANTS = ("torch", "torch-fp16", "torch-bf16", "torch-int8", "onnx")
+VARIANTS = ("torch", "torch-fp16", "torch-bf16", "torch-int8", "onnx", "onnx-fp16")
+ONNX_VARIANTS = ("onnx", "onnx-fp16")
 STAGES = ("h2d", "head", "post", "post_dense", "e2e")
 
 
@@ -182,8 +186,8 @@ def configurations(args) -> list[dict]:
 
     configs = []
     for variant in args.variants:
-        if variant == "onnx":
-            configs.append({"variant": "onnx", "compile": "n/a", "graphs": "n/a", "fuse": "n/a"})
+        if variant in ONNX_VARIANTS:
+            configs.append({"variant": variant, "compile": "n/a", "graphs": "n/a", "fuse": "n/a"})
             continue
         for fuse, mode, graphs in itertools.product(
             args.fuse_batch_norm, args.compile, args.cuda_graphs
@@ -253,25 +257,66 @@ def time_torch(config, head, batch, host, reference, detector, clock, args) -> d
     return record
 
 
+def float16_model(onnx_path: Path) -> Path:
+    """The exported float32 head converted to float16, input and maps too (variant onnx-fp16),
+    beside it; ONNX Runtime's own converter."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    path = onnx_path.with_name(onnx_path.stem + "-fp16.onnx")
+    if not path.exists():
+        onnx.save(convert_float_to_float16(onnx.load(str(onnx_path)), keep_io_types=False), path)
+    return path
+
+
+def bound_head(session, images, device: str):
+    """A call of `session` on `images` already on `device`, the maps left there (ONNX Runtime's
+    IO binding): the head alone, as the PyTorch rows time it, without the host copies that
+    session.run makes. Returns (call, the maps of one call as numpy, for checking)."""
+    import onnxruntime as ort
+
+    from ..model.head import INPUT_NAME, OUTPUT_NAMES
+    from ..runtime import split_device
+
+    kind, index = split_device(device)
+    binding = session.io_binding()
+    binding.bind_ortvalue_input(INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(images, kind, index))
+    for name in OUTPUT_NAMES:
+        binding.bind_output(name, kind, index)
+
+    def call():
+        session.run_with_iobinding(binding)  # returns once the device is done
+
+    call()
+    return call, [value.numpy() for value in binding.get_outputs()]
+
+
 def time_onnxruntime(onnx_path, batch, host, reference, detector, clock, args) -> dict:
+    import numpy as np
     import torch
 
     from ..runtime import runner_settings
     from ..runtime.onnxruntime_runner import OnnxRuntimeRunner
 
     runner = OnnxRuntimeRunner(onnx_path, threads=args.threads, device=args.device)
-    images = host.numpy()
+    dtype = np.float16 if runner.session.get_inputs()[0].type == "tensor(float16)" else np.float32
+    images = host.numpy().astype(dtype)
     originals = [(1, 1)] * batch
     started = time.perf_counter()
     maps = runner(images)
     first = time.perf_counter() - started
     for _ in range(args.warmup):
         runner(images)
+    head, bound_maps = bound_head(runner.session, images, args.device)
+    # the same session on the same input: equal but for the device's choice of kernels
+    # between calls (~1e-7 in float32, ~1e-3 in float16); a wrong binding is off by ~1
+    if relative_error(maps, bound_maps) > 1e-2:
+        raise RuntimeError("ONNX Runtime's maps differ between session.run and IO binding")
     detector.postprocess_maps(maps, originals)
     dense = [m.numpy() for m in dense_maps([torch.from_numpy(m) for m in maps])]
     return {
         "h2d": None,  # inside the session's call
-        "head": clock.median(lambda: runner(images), args.iters),
+        "head": clock.median(head, args.iters),
         "post": clock.median(lambda: detector.postprocess_maps(maps, originals), args.iters),
         "post_dense": clock.median(lambda: detector.postprocess_maps(dense, originals), args.iters),
         "e2e": clock.median(
@@ -279,7 +324,7 @@ def time_onnxruntime(onnx_path, batch, host, reference, detector, clock, args) -
         ),
         "first_call_s": round(first, 3),
         "max_rel_error_vs_fp32": relative_error(reference, maps),
-        "runner": runner_settings(runner),
+        "runner": {**runner_settings(runner), "dtype": np.dtype(dtype).name},
     }
 
 
@@ -392,7 +437,7 @@ def main(argv=None) -> int:
             try:
                 if reference is None:
                     raise RuntimeError("no fp32 reference at this batch (see above)")
-                if config["variant"] == "onnx":
+                if config["variant"] in ONNX_VARIANTS:
                     why = onnx_unavailable(args.device)
                     if why:
                         raise RuntimeError(f"onnxruntime {args.device}: {why}")
@@ -401,8 +446,11 @@ def main(argv=None) -> int:
                         export_head_onnx(
                             head, onnx_path, args.size, configured()["export"]["opset"]
                         )
+                    path = onnx_path
+                    if config["variant"] == "onnx-fp16":
+                        path = float16_model(onnx_path)
                     row.update(
-                        time_onnxruntime(onnx_path, batch, host, reference, detector, clock, args)
+                        time_onnxruntime(path, batch, host, reference, detector, clock, args)
                     )
                 else:
                     row.update(
@@ -433,7 +481,8 @@ def _finish(args, env: dict, rows: list[dict]) -> int:
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "stages": {
             "h2d": "pinned host batch -> the device, cast to the dtype and layout (ms a batch)",
-            "head": "the 10 maps from an input already on the device, float32 (ms a batch)",
+            "head": "the 10 maps from an input already on the device, in the variant's dtype "
+            "(ONNX Runtime: IO binding) (ms a batch)",
             "post": "Detector.postprocess_maps on the head's maps where they are (ms a batch)",
             "post_dense": "the same on dense maps: 1000 candidates a level (worst case)",
             "e2e": "pinned host batch -> detections: copy, head, post-processing (ms a batch)",
