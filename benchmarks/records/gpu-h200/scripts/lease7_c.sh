@@ -1,6 +1,6 @@
 # Seventh lease, third part: the last conv's float16 map stored without its frame (no copy of
-# the interior). From the repository root on nvidia-h200, carrying .whl and .devrun/old_src
-# (`git archive ad1b3e8 src`: before this lease's changes).
+# the interior; a change to triton_conv.py, measured and then reverted: not in the history).
+# From the repository root on nvidia-h200, carrying .whl.
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl > /dev/null 2>&1 || exit 1
 export PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1
 O=${OUT:-/tmp/out}; mkdir -p models $O
