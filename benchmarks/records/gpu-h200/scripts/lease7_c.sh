@@ -1,6 +1,7 @@
 # Seventh lease, third part: the last conv's float16 map stored without its frame (no copy of
-# the interior; a change to triton_conv.py, measured and then reverted: not in the history).
-# From the repository root on nvidia-h200, carrying .whl.
+# the interior): `interior-store.patch` (beside this script) applied to 32ab36b's
+# src/retinaflow/triton_conv.py (`patch -p1 < ...`), measured, then reverted. From the
+# repository root on nvidia-h200, carrying .whl.
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl > /dev/null 2>&1 || exit 1
 export PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1
 O=${OUT:-/tmp/out}; mkdir -p models $O
