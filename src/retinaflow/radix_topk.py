@@ -263,9 +263,11 @@ def top_k_levels(
     waiting = [s for s in selections if s.result is None]
     if waiting:  # the one sync: how many keys reach each level's floor
         counts = torch.stack([torch.stack([s.at_least.max(), s.above.max()]) for s in waiting])
-        for selection, (at_least, above) in zip(waiting, counts.tolist(), strict=True):
+        candidates = [
             selection.finish(at_least, above)
-        _best_of_levels(waiting)
+            for selection, (at_least, above) in zip(waiting, counts.tolist(), strict=True)
+        ]
+        _best_of_levels(waiting, candidates)
     return [s.result for s in selections]
 
 
@@ -323,11 +325,12 @@ class _Selection:
         self._launch(_count_at_least, self.group, self.bits, self.maxima, least, above, equal)
         return above, equal
 
-    def finish(self, at_least: int, above: int) -> None:
+    def finish(self, at_least: int, above: int) -> tuple[torch.Tensor, torch.Tensor]:
         """With the most keys a row has at (`at_least`) and above (`above`) the floor: every
         key reaching it where they fit the buffer, else the k best by value and position
         from the keys above the k-th largest key and the first of its ties (the floor, where
-        fewer than k keys pass it)."""
+        fewer than k keys pass it): the candidates' (keys, positions), [N, WIDTH_FACTOR * k]
+        each, for _best_of_levels."""
         width = WIDTH_FACTOR * self.k
         keys = torch.full((len(self.rows), width), -1, dtype=torch.int32, device=self.rows.device)
         positions = torch.empty_like(keys)
@@ -346,7 +349,7 @@ class _Selection:
                 _write_ties, self.group, self.bits, kth, take.to(torch.int32), slot, keys,
                 positions, width,
             )  # fmt: skip
-        self.candidates = keys, positions
+        return keys, positions
 
     def _kth(self) -> torch.Tensor:
         """Passes 1 and 2: each row's k-th largest key (>= the floor)."""
@@ -381,24 +384,24 @@ def _select_torch(rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tenso
     return rows.gather(1, positions), positions
 
 
-def _best_of_levels(selections: list[_Selection]) -> None:
-    """Each selection's k best candidates by key, then position: one topk of distinct int64s
+def _best_of_levels(selections: list[_Selection], candidates: list[tuple]) -> None:
+    """Each selection's result: the k best of its candidates (`finish`'s keys and positions)
+    by key, then position: one topk of distinct int64s
     (key * 2^32 + 2^32 - 1 - position; an empty slot -1) for all the levels whose buffers
     have one width (one k: the usual), their rows stacked. torch.topk takes a block a row,
     so a level's 32 rows alone leave most of a GPU idle (0.72 ms of topk a batch of 32 on the
     H200 for the five levels, two topk's each)."""
-    by_k: dict[int, list[_Selection]] = {}
-    for selection in selections:
-        by_k.setdefault(selection.k, []).append(selection)
+    by_k: dict[int, list] = {}
+    for selection, found in zip(selections, candidates, strict=True):
+        by_k.setdefault(selection.k, []).append((selection, *found))
     for k, group in by_k.items():
-        keys = torch.cat([s.candidates[0] for s in group])
-        positions = torch.cat([s.candidates[1] for s in group])
+        selected, keys, positions = zip(*group, strict=True)
+        keys, positions = torch.cat(keys), torch.cat(positions)
         packed = (keys.long() << 32) | (0xFFFFFFFF - positions.long())
         best = packed.masked_fill(keys < 0, -1).topk(k, dim=1).values
         index = 0xFFFFFFFF - (best & 0xFFFFFFFF)
-        for selection, rows_index in zip(group, index.split([len(s.rows) for s in group])):
+        for selection, rows_index in zip(selected, index.split([len(s.rows) for s in selected])):
             selection.result = selection.rows.gather(1, rows_index), rows_index
-            del selection.candidates
 
 
 def _kth_digit(counts: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

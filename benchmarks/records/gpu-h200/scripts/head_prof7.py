@@ -2,31 +2,21 @@
 random weights): the trunk (compiled, fused) alone, the heads alone, and a kernel profile of the
 whole head without CUDA graphs (kernel times by name; the int8 conv's launches by level, tower
 and layer)."""
-import collections, copy, sys, torch
+import collections, copy, os, sys, torch
 from torch.profiler import profile, ProfilerActivity
 from retinaflow.model.architectures import build_retinanet
 from retinaflow.model.head import HeadMaps
 from retinaflow.model.int8_head import Int8Head, calibrate
 from retinaflow.runtime.torch_runner import TorchOptions, TorchRunner
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from grouped_conv_bench import bench  # noqa: E402  the records' CUDA-event timer (20 calls)
+
 B = int(sys.argv[1]) if len(sys.argv) > 1 else 32
 torch.manual_seed(0)
 head = HeadMaps(build_retinanet("resnext50_32x4d_fpn", 264, 800)).eval()
 x = torch.rand(B, 3, 800, 800).pin_memory()
 net = Int8Head(copy.deepcopy(head), calibrate(copy.deepcopy(head).cuda(), [x[:4].cuda()]))
-
-
-def bench(fn, n=10):
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    s.record()
-    for _ in range(n):
-        fn()
-    e.record()
-    torch.cuda.synchronize()
-    return s.elapsed_time(e) / n
 
 
 for graphs in (True, False):
@@ -37,7 +27,7 @@ for graphs in (True, False):
     runner(x)
     with torch.inference_mode():
         xd = runner.to_device(x)
-        print(f"whole head, graphs {graphs}: {bench(lambda: runner.run_on_device(xd)):.2f} ms / batch {B}", flush=True)
+        print(f"whole head, graphs {graphs}: {bench(lambda: runner.run_on_device(xd), 10):.2f} ms / batch {B}", flush=True)
         if graphs:
             continue
         module = runner.head if hasattr(runner, "head") else None

@@ -7,12 +7,16 @@ trunk would take first: what a 1x1 costs in int8, with int8 or float16 output.
 
 python3 int8_1x1_bench.py [--check-only]   (--check-only: TRITON_INTERPRET=1 on a CPU, small
 shapes, the kernel against an integer reference)."""
+import os
 import sys
 
 import torch
 import triton
 import triton.language as tl
 from triton.tools.tensor_descriptor import TensorDescriptor
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from grouped_conv_bench import bench  # noqa: E402  the records' CUDA-event timer
 
 
 @triton.jit
@@ -61,19 +65,6 @@ def run_gemm(a, b, scale, bias, res, out_scale, relu=True, bm=128, bn=128, bk=12
                   m, n, k, RELU=relu, HAS_RES=res is not None, INT8_OUT=bool(out_scale), BLOCK_M=bm,
                   BLOCK_N=bn, BLOCK_K=bk, GROUP_M=8, num_stages=stages, num_warps=warps)
     return y
-
-
-def bench(fn, n=20):
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    s.record()
-    for _ in range(n):
-        fn()
-    e.record()
-    torch.cuda.synchronize()
-    return s.elapsed_time(e) / n
 
 
 # (cin, cout, side, count, residual): the trunk's stride-1 1x1s (conv1, conv3 with the
