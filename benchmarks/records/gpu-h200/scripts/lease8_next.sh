@@ -1,4 +1,4 @@
-# Ready for the next lease (not run yet): from the repository root, on nvidia-h200, carrying
+# Run in the eighth lease (benchmarks/gpu-h200.md): from the repository root, on nvidia-h200, carrying
 # .whl and .devrun/old_src (`git archive fb1a7f0 src | tar -x -C .devrun/old_src`: the
 # post-processing before its five levels were decoded in one pass). About 7 minutes.
 # 1. The demo's mAP on the GPU (torch-int8, torch-fp16): copy_interior (the seventh lease's
