@@ -106,14 +106,49 @@ def test_channels_last_maps_give_the_same_detections(seed):
     give the NCHW maps' detections where no scores tie."""
     class_maps, box_maps = _random_head_maps(2, 6, _map_sizes(320), seed)
     last = [m.contiguous(memory_format=torch.channels_last) for m in class_maps + box_maps]
-    logits, channels_last = _flat_logits(last[0])
-    assert channels_last and logits.data_ptr() == last[0].data_ptr()  # a view, no copy
+    logits, channels_last, frame = _flat_logits(last[0])
+    assert channels_last and frame is None
+    assert logits.data_ptr() == last[0].data_ptr()  # a view, no copy
     nchw, _ = _both(class_maps, box_maps, 320, postprocess_settings(), ORIGINALS[:2])
     nhwc, _ = _both(last[:5], last[5:], 320, postprocess_settings(), ORIGINALS[:2])
     for mine, ref in zip(nhwc, nchw, strict=True):
         assert len(ref["scores"]) == 300
         for key in ("boxes", "scores", "labels"):
             assert torch.equal(mine[key], ref[key])
+
+
+def _framed(maps, garbage):
+    """Each map as the int8 head hands it over: the NCHW view of the interior of a padded
+    flat buffer (triton_conv.PaddedShape), whose frame and margins hold `garbage`."""
+    from retinaflow.triton_conv import PaddedShape
+
+    views = []
+    for m in maps:
+        n, channels, height, width = m.shape
+        shape = PaddedShape(n, height, width)
+        buf = torch.full((shape.rows, channels), garbage, dtype=m.dtype)
+        shape.interior(buf).copy_(m.permute(0, 2, 3, 1))
+        views.append(shape.interior(buf).permute(0, 3, 1, 2))
+    return views
+
+
+def test_padded_grids_are_read_in_place_without_their_frame():
+    """The int8 head's maps (views of padded grids' interiors) are read where they are, the
+    frame left out: the same detections as the dense maps, bit for bit, though the frame
+    holds logits above every real one (here the torch ops; the Triton passes below)."""
+    class_maps, box_maps = _random_head_maps(2, 6, _map_sizes(320), 5)
+    framed = _framed(class_maps + box_maps, 30.0)
+    logits, channels_last, frame = _flat_logits(framed[0])
+    assert channels_last and frame is not None and logits.shape[1] == frame.length
+    assert logits.untyped_storage().data_ptr() == framed[0].untyped_storage().data_ptr()
+    dense, _ = _both(class_maps, box_maps, 320, postprocess_settings(), ORIGINALS[:2])
+    padded, _ = _both(framed[:5], framed[5:], 320, postprocess_settings(), ORIGINALS[:2])
+    for mine, ref in zip(padded, dense, strict=True):
+        assert len(ref["scores"]) == 300
+        for key in ("boxes", "scores", "labels"):
+            assert torch.equal(mine[key], ref[key])
+    # a view of some other memory layout is not taken for padded grids (read as NCHW)
+    assert _flat_logits(class_maps[0][:, :, 1:, 1:])[2] is None
 
 
 # Batched NMS against torchvision's CPU nms, which is the reference: kept indices equal, in
@@ -435,10 +470,14 @@ def test_the_gpus_kernels_give_the_same_detections(monkeypatch):
         functools.partial(device_postprocess.batched_greedy_nms, backend="triton"),
     )
     triton_passes, _ = _both(maps[:5], maps[5:], 160, postprocess_settings(), ORIGINALS[:2])
+    # the int8 head's maps: padded grids read in place, their frame above every logit
+    framed = _framed(maps, 30.0)
+    in_place, _ = _both(framed[:5], framed[5:], 160, postprocess_settings(), ORIGINALS[:2])
     assert sum(len(d["scores"]) for d in torch_ops) > 300  # not two empty images
-    for mine, ref in zip(triton_passes, torch_ops, strict=True):
-        for key in ("boxes", "scores", "labels"):
-            assert torch.equal(mine[key], ref[key])
+    for ours in (triton_passes, in_place):
+        for mine, ref in zip(ours, torch_ops, strict=True):
+            for key in ("boxes", "scores", "labels"):
+                assert torch.equal(mine[key], ref[key])
 
 
 def test_a_batchs_detections_reach_the_host_in_one_piece():

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from retinaflow import triton_conv
+from retinaflow.device_postprocess import _flat_logits
 from retinaflow.model.int8_head import (
     Int8Head,
     calibrate,
@@ -69,7 +70,9 @@ def test_conv_equals_the_integer_reference(n, height, width, channels, oc):
     shape, xq, wq, scale, bias = random_case(n, height, width, channels, oc)
     reference = integer_reference(xq, shape, wq, scale, bias, relu=True)
     got = triton_conv.conv3x3(xq, shape, wq, scale, bias, True, None, SMALL_BLOCKS)
-    assert got.shape == (n, height, width, oc) and got.is_contiguous()
+    assert got.shape == (n, height, width, oc)
+    # the padded output's interior, a view (read in place after the head)
+    assert got.stride() == ((height + 2) * (width + 2) * oc, (width + 2) * oc, oc, 1)
     assert torch.equal(got, reference.half())
     out_scale = float(reference.abs().max()) / 200  # the largest values clamp at 127
     quantized = triton_conv.conv3x3(xq, shape, wq, scale, bias, True, out_scale, SMALL_BLOCKS)
@@ -122,7 +125,8 @@ def test_int8_head_gives_the_float_heads_maps():
         quantized, reference = int8(images), head(images)
     for got, want in zip(quantized, reference, strict=True):
         assert got.shape == want.shape and got.dtype == torch.float16
-        assert got.permute(0, 2, 3, 1).is_contiguous()  # NHWC memory: read in place
+        # NHWC memory, a padded grid's interior: what the post-processing reads in place
+        assert _flat_logits(got)[2] is not None
         cosine = F.cosine_similarity(got.float().flatten(), want.flatten(), dim=0)
         assert cosine > 0.99
 
@@ -173,20 +177,3 @@ def test_compiled_trunk_gives_the_same_heads():
         assert got.shape == want.shape
         cosine = F.cosine_similarity(got.float().flatten(), want.float().flatten(), dim=0)
         assert cosine > 0.999
-
-
-@pytest.mark.parametrize(
-    "n, height, width, channels", [(3, 5, 7, 36), (1, 1, 1, 8), (2, 4, 3, 2376)]
-)
-def test_copy_interior_is_the_strided_copy(n, height, width, channels):
-    """copy_interior gives .contiguous() of the interior view, bit for bit, the frame and the
-    margins (filled with NaN here) left out: rows shorter and longer than one program's slice
-    (P3's class map is 100 x 2376 values a row), one pixel, several images."""
-    shape = triton_conv.PaddedShape(n, height, width)
-    gen = torch.Generator().manual_seed(n * 100 + channels)
-    buf = torch.full((shape.rows, channels), float("nan"), dtype=torch.float16)
-    interior = shape.interior(buf)
-    interior.copy_(torch.randn(interior.shape, generator=gen).half())
-    got = triton_conv.copy_interior(buf, shape)
-    assert got.is_contiguous() and got.shape == (n, height, width, channels)
-    assert torch.equal(got, interior.contiguous())

@@ -3,6 +3,7 @@ scenario on the demo ONNX model, and the accuracy run scored like MLPerf equal t
 the reference inference loop."""
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -279,6 +280,41 @@ def test_a_failing_build_fails_the_run_without_hanging(demo_build, scenario, tmp
     settings = loadgen_settings(scenario, "PerformanceOnly", SHORT[scenario], 8)
     _start_test(sut, qsl, settings, tmp_path, 8)  # returns: every sample was answered
     assert "fell over" in str(sut.error)
+
+
+def test_each_worker_warms_up_before_the_test_and_a_failing_warm_up_is_raised():
+    """start_workers runs the warm-up once on every worker thread (a PyTorch runner captures
+    its CUDA graph per thread) and returns only when all have; the workers then serve. A
+    warm-up that fails stops the workers and raises, before any query."""
+    from types import SimpleNamespace
+
+    from retinaflow.perf.sut import DetectionSUT
+
+    class Recording(DetectionSUT):
+        def _run(self, samples):
+            served.append(threading.current_thread().name)
+
+    warmed, served = [], []
+
+    def warm_up():
+        time.sleep(0.05)  # a slow warm-up: start_workers must wait for it
+        warmed.append(threading.current_thread().name)
+
+    sut = Recording(None, None, "Offline", batch_size=1, workers=3)
+    sut.start_workers(warm_up)
+    assert sorted(warmed) == [f"sut-worker-{i}" for i in range(3)]
+    with sut:  # the workers already run: no second set
+        sut.issue_queries([SimpleNamespace(index=i, id=i) for i in range(6)])
+        _until(lambda: len(served) == 6)
+    assert set(served) <= set(warmed)
+
+    def broken():
+        raise RuntimeError("no memory for the graph")
+
+    failing = Recording(None, None, "Offline", batch_size=1, workers=2)
+    with pytest.raises(RuntimeError, match="no memory for the graph"):
+        failing.start_workers(broken)
+    assert failing._workers == []  # stopped
 
 
 def test_a_worker_waits_for_its_batch_to_fill_then_runs_what_it_has():

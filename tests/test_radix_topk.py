@@ -151,3 +151,61 @@ def test_a_loose_floor_takes_the_exact_kth_key(monkeypatch):
     rows[:, :640] = 100 + torch.arange(640) / 8
     _assert_oracle(rows.half(), 37, "triton")
     assert calls == [1]
+
+
+def _framed(interior, rows, cols, frame_value):
+    """[N, rows*cols*pixel] padded grids around `interior` ([N, rows-2, cols-2, pixel]), the
+    frame's pixels all `frame_value`: larger than every interior value, so that one leaking
+    into the selection shows."""
+    n, _, _, pixel = interior.shape
+    grid = torch.full((n, rows, cols, pixel), frame_value, dtype=interior.dtype)
+    grid[:, 1:-1, 1:-1] = interior
+    return grid.reshape(n, -1)
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("kind", ["random", "ties", "dense logits"])
+def test_a_framed_row_selects_from_its_interior_alone(kind, backend):
+    """A padded grid (the int8 head's maps, read in place) gives the interior's own top-k,
+    positions in the padded row: the frame's values (here the largest of all, and a tie of
+    the interior's best in one image) are never taken, k beyond the interior is cut to it.
+    Pixels of 18 values: sub-chunks of 16 straddle pixel boundaries, rows of the frame
+    included."""
+    from retinaflow.radix_topk import Frame, top_k_levels
+
+    frame = Frame(rows=12, cols=14, pixel=18)
+    flat = _rows(kind, torch.float16)[:, : frame.inner_length]
+    interior = flat.reshape(len(flat), 10, 12, 18)
+    rows = _framed(interior, frame.rows, frame.cols, 1000.0)
+    rows[1].view(frame.rows, frame.cols, 18)[0] = flat[1].max()  # ties, in the frame
+    for k in (1, 37, 300, frame.inner_length, frame.inner_length + 50):
+        ((values, positions),) = top_k_levels([rows], k, backend, frames=[frame], **SMALL)
+        want_values, want_positions = _oracle(flat, k)
+        assert torch.equal(values, want_values)
+        assert torch.equal(positions, frame.padded_position(want_positions))
+        assert torch.equal(rows.gather(1, positions), values)
+
+
+def test_padded_positions_follow_the_grid():
+    """Frame.padded_position maps the interior's positions where the interior sits in the
+    padded row, in order."""
+    from retinaflow.radix_topk import Frame
+
+    frame = Frame(rows=5, cols=4, pixel=3)
+    marked = frame.interior(torch.arange(frame.length)[None])[0]
+    assert marked.numel() == frame.inner_length == 3 * 2 * 3
+    assert torch.equal(frame.padded_position(torch.arange(frame.inner_length)), marked)
+
+
+def test_rows_that_are_not_the_frames_grids_are_refused():
+    """A Frame must describe the rows: their length, a pixel of at least 16 values (a
+    sub-chunk of 16 spans two pixels at most), one frame a level."""
+    from retinaflow.radix_topk import Frame, top_k_levels
+
+    rows = torch.zeros(2, 4 * 5 * 18, dtype=torch.float16)
+    with pytest.raises(ValueError, match="not padded grids of Frame"):
+        top_k_levels([rows], 5, frames=[Frame(rows=5, cols=5, pixel=18)])
+    with pytest.raises(ValueError, match="a pixel of at least 16"):
+        top_k_levels([rows[:, :160]], 5, frames=[Frame(rows=4, cols=5, pixel=8)])
+    with pytest.raises(ValueError, match="2 frames for 1 levels"):
+        top_k_levels([rows], 5, frames=[None, None])

@@ -165,7 +165,7 @@ def test_short_and_long_batches_run_at_the_fixed_batch(head, images, reference):
     runner.batch_size = 2
     seen = []
     call = runner._fixed_call
-    runner._fixed_call = lambda x: seen.append(len(x)) or call(x)
+    runner._fixed_call = lambda x, lend=False: seen.append(len(x)) or call(x, lend)
     for count in (1, 3):  # 1: padded to 2; 3: a chunk of 2, then 1 padded to 2
         maps = runner(images[:count])
         assert [m.shape[0] for m in maps] == [count] * 10
@@ -173,6 +173,61 @@ def test_short_and_long_batches_run_at_the_fixed_batch(head, images, reference):
         for r, m in zip(expected, maps, strict=True):
             np.testing.assert_allclose(m, r, rtol=1e-5, atol=1e-6)
     assert seen == [2, 2, 2]
+
+
+class _ReplayedCall:
+    """What a captured CUDA graph does, where CUDA cannot run: replay() writes the head's
+    outputs for the static input into the same static output tensors."""
+
+    def __init__(self, forward, x):
+        self.forward, self.static_in = forward, x.clone()
+        self.static_out = list(forward(self.static_in))
+
+    def replay(self):
+        for static, fresh in zip(self.static_out, self.forward(self.static_in), strict=True):
+            static.copy_(fresh)
+
+
+def test_each_thread_replays_a_graph_of_its_own_and_may_borrow_its_maps(head, images, reference):
+    """The runner's CUDA-graph bookkeeping, with the capture (CUDA only) standing in: a
+    thread's lent maps are its graph's own outputs, untouched by another thread's call (a
+    shared graph would overwrite them), a plain call's maps are copies, and a batch run in
+    several calls is never lent (the second call would overwrite the first's maps)."""
+    import threading
+
+    runner = TorchRunner(copy.deepcopy(head), 2, "cpu", keep_on_device=True)
+    runner.batch_size, runner.graphs = 2, True
+    captured = []
+
+    def capture(x):
+        captured.append(_ReplayedCall(runner.forward, x))
+        call = captured[-1]
+        return call, call.static_in, call.static_out
+
+    runner._capture = capture
+    lent = {}
+
+    def first_two():
+        lent["a"] = runner.lend(images[:2])
+        other.start()
+        other.join()
+
+    other = threading.Thread(target=lambda: lent.update(b=runner.lend(images[1:3])))
+    thread = threading.Thread(target=first_two)
+    thread.start()
+    thread.join()
+    assert len(captured) == 2  # one graph a thread
+    assert all(m is s for m, s in zip(lent["a"], captured[0].static_out, strict=True))
+    for name, first in (("a", 0), ("b", 1)):
+        expected = [r[first : first + 2] for r in reference]
+        for r, m in zip(expected, lent[name], strict=True):
+            np.testing.assert_allclose(m.numpy(), r, rtol=1e-5, atol=1e-6)
+    copied = runner(images[:2])  # this thread's graph, its outputs copied out
+    assert len(captured) == 3
+    assert not any(m is s for m, s in zip(copied, captured[2].static_out, strict=True))
+    several = runner.lend(images[:3])  # two calls: copies, concatenated
+    for r, m in zip(reference, several, strict=True):
+        np.testing.assert_allclose(m.numpy(), r, rtol=1e-5, atol=1e-6)
 
 
 def test_tensor_input_and_device_output(head, images, reference):

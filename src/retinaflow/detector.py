@@ -83,7 +83,9 @@ class Detector:
     ) -> list[dict[str, np.ndarray]]:
         start = time.perf_counter()
         with self._stream("inference"):
-            maps = self.runner(images)
+            # maps this call is done with before the thread's next: a runner's own (lend)
+            lend = getattr(self.runner, "lend", None)
+            maps = lend(images) if lend else self.runner(images)
         inferred = time.perf_counter()
         with self._stream("postprocess"):
             detections = self.postprocess_maps(maps, originals)

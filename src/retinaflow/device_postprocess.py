@@ -4,7 +4,8 @@ per batch (none per image) and nothing but the final detections copied to the ho
 
 Per level, each image's best `topk_candidates` logits (radix_topk.top_k_levels: a radix select
 in the maps' own memory layout, NCHW's [A, K, H*W] order or, as a channels-last head leaves
-them, torchvision's own [H*W, A, K] order, read without a copy), then the sigmoid and the
+them, torchvision's own [H*W, A, K] order, read without a copy; the int8 head's maps, views
+of the interior of padded grids, are read in place, the frame left out), then the sigmoid and the
 score threshold on those k (a mask: the shapes stay fixed), the BoxCoder decode and the
 clip, all for the batch at once. Taking the top k logits before the threshold keeps exactly
 the scores torchvision keeps (sigmoid is monotonic, so the k best logits give the k best
@@ -38,7 +39,7 @@ from torchvision.ops import boxes as box_ops
 
 from .batched_nms import batched_greedy_nms
 from .postprocess import BOX_CODER, PostprocessSettings, original_scale
-from .radix_topk import top_k_levels
+from .radix_topk import Frame, top_k_levels
 
 NMS_PREFIX = 1000  # an image's best candidates NMS sees first (all if they keep too few)
 
@@ -95,34 +96,62 @@ def unpacked_rows(rows: np.ndarray, dtypes: dict[str, np.dtype]) -> dict[str, np
     }
 
 
-def _flat_logits(class_map: torch.Tensor) -> tuple[torch.Tensor, bool]:
-    """[N, A*K*H*W] logits in the map's memory order, a view where the map is contiguous in
-    either layout, and whether that order is channels-last (location, anchor, class) rather
-    than NCHW's (anchor, class, location)."""
-    n = class_map.shape[0]
-    if class_map.permute(0, 2, 3, 1).is_contiguous():
-        return class_map.permute(0, 2, 3, 1).reshape(n, -1), True
-    return class_map.reshape(n, -1), False
+def _flat_logits(class_map: torch.Tensor) -> tuple[torch.Tensor, bool, Frame | None]:
+    """[N, L] logits in the map's memory order, a view where the map is contiguous in either
+    layout or the interior of padded grids (the int8 head's maps); whether that order is
+    channels-last (location, anchor, class) rather than NCHW's (anchor, class, location);
+    and the padded grids' Frame (L counts the frame), or None."""
+    n, channels, h, w = class_map.shape
+    nhwc = class_map.permute(0, 2, 3, 1)
+    if nhwc.is_contiguous():
+        return nhwc.reshape(n, -1), True, None
+    frame = _frame_around(class_map)
+    if frame is not None:
+        start = class_map.storage_offset() - (frame.cols + 1) * channels
+        return class_map.as_strided((n, frame.length), (frame.length, 1), start), True, frame
+    return class_map.reshape(n, -1), False, None
+
+
+def _frame_around(class_map: torch.Tensor) -> Frame | None:
+    """The Frame of the padded grids whose interior `class_map` views (channels-last, a
+    one-pixel frame, images one after another: triton_conv's padded flat layout), where
+    that is what it is and the top-k can read it (pixels of 16 values or more); else None."""
+    n, channels, h, w = class_map.shape
+    frame = Frame(h + 2, w + 2, channels)
+    strides = (frame.length, frame.cols * channels, channels, 1)
+    start = class_map.storage_offset() - (frame.cols + 1) * channels
+    stored = class_map.untyped_storage().nbytes() // class_map.element_size()
+    fits = start >= 0 and start + n * frame.length <= stored
+    if class_map.permute(0, 2, 3, 1).stride() == strides and fits and channels >= 16:
+        return frame
+    return None
 
 
 def _deltas(box_map: torch.Tensor, image, anchor, location) -> torch.Tensor:
-    """[..., 4] float32 box deltas of the given rows, read in the box map's own layout."""
+    """[..., 4] float32 box deltas of the given rows, read in the box map's own layout (any
+    strides: a padded grid's interior too)."""
     n, channels, h, w = box_map.shape
     num_anchors = channels // 4
     if box_map.permute(0, 2, 3, 1).is_contiguous():
         rows = box_map.permute(0, 2, 3, 1).reshape(n, h * w, num_anchors, 4)
         return rows[image, location, anchor].float()
-    return box_map.reshape(n, num_anchors, 4, h * w)[image, anchor, :, location].float()
+    if box_map.is_contiguous():
+        return box_map.reshape(n, num_anchors, 4, h * w)[image, anchor, :, location].float()
+    pixels = box_map.permute(0, 2, 3, 1).unflatten(3, (num_anchors, 4))  # a view
+    return pixels[image, location // w, location % w, anchor].float()
 
 
-def _level_rows(class_map, box_map, index, channels_last):
+def _level_rows(class_map, box_map, index, channels_last, frame):
     """(box deltas [N, k, 4] float32, anchor rows [N, k] into the level's anchors, labels
-    [N, k]) of one level's candidates at flat positions `index` (per image, best first)."""
+    [N, k]) of one level's candidates at flat positions `index` (per image, best first;
+    with a Frame, positions in the padded grids)."""
     n, channels, h, w = class_map.shape
     num_anchors = box_map.shape[1] // 4
     num_classes = channels // num_anchors
     if channels_last:  # index = location * (A*K) + anchor * K + class
         location, rest = index // channels, index % channels
+        if frame is not None:  # a pixel of the padded grid -> of the interior
+            location = (location // frame.cols - 1) * w + location % frame.cols - 1
         anchor, label = rest // num_classes, rest % num_classes
     else:  # index = anchor * (K*H*W) + class * (H*W) + location
         anchor, rest = index // (num_classes * h * w), index % (num_classes * h * w)
@@ -131,16 +160,16 @@ def _level_rows(class_map, box_map, index, channels_last):
     return _deltas(box_map, image, anchor, location), location * num_anchors + anchor, label
 
 
-def _candidates(class_maps, box_maps, anchors, best, layouts, image_size, settings):
+def _candidates(class_maps, box_maps, anchors, best, layouts, frames, image_size, settings):
     """(boxes [N, C, 4], scores [N, C], labels [N, C], valid [N, C]) of all levels' best
     candidates, level after level: decoded and clipped in one pass for the five levels (the
     same element-wise ops as level by level, a fifth of the launches); `valid`: the score is
     above the threshold (the other rows' boxes are zeros)."""
     deltas, anchor_rows, labels, first = [], [], [], 0
-    for c, b, a, (_, index), channels_last in zip(
-        class_maps, box_maps, anchors, best, layouts, strict=True
+    for c, b, a, (_, index), channels_last, frame in zip(
+        class_maps, box_maps, anchors, best, layouts, frames, strict=True
     ):
-        level_deltas, rows, label = _level_rows(c, b, index, channels_last)
+        level_deltas, rows, label = _level_rows(c, b, index, channels_last, frame)
         deltas.append(level_deltas)
         anchor_rows.append(rows + first)  # into the levels' anchors one after another
         labels.append(label)
@@ -166,11 +195,10 @@ def device_postprocess_batch(
 ) -> BatchDetections:
     """The batch's detections (BatchDetections), best first, on the maps' device.
     `anchors`: postprocess.level_anchors, on that device."""
-    flat = [_flat_logits(c) for c in class_maps]
-    best = top_k_levels([logits for logits, _ in flat], settings.topk_candidates)
-    layouts = [channels_last for _, channels_last in flat]
+    logits, layouts, frames = zip(*(_flat_logits(c) for c in class_maps), strict=True)
+    best = top_k_levels(list(logits), settings.topk_candidates, frames=list(frames))
     boxes, scores, labels, valid = _candidates(
-        class_maps, box_maps, anchors, best, layouts, image_size, settings
+        class_maps, box_maps, anchors, best, layouts, frames, image_size, settings
     )
     rows, counts = nms_rows(boxes, scores, labels, valid, settings)
     scale = original_scale(original_sizes, image_size, boxes.device)

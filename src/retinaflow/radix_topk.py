@@ -23,6 +23,12 @@ in full once and then only the parts that can hold the k best:
    (fewer than k) and the first ties of t by position, each sub-chunk's at slots known from
    the counts (a scan within the sub-chunk).
 
+A row may be the padded grid of a framed map (`Frame`: the int8 head's maps are views of the
+interior of padded buffers, triton_conv): the passes read it in place and leave the frame's
+values out, as if the row held the interior alone; positions are the padded row's. A
+sub-chunk then spans at most two pixels (SUB <= a pixel's values), so whether a value is in
+the frame is one comparison with the sub-chunk's pixel boundary.
+
 Each candidate is one int64, key * 2^32 + (2^32 - 1 - position), all distinct, so that one
 torch.topk of the buffer gives the k best by value and then by position: the same result
 on every run and device, whatever order the atomics wrote in. Triton's tl.histogram costs
@@ -33,6 +39,8 @@ in Triton's interpreter (tests: `backend="triton"`). Values are taken as finite;
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -50,7 +58,57 @@ WIDTH_FACTOR = 8  # a row's candidate buffer: 8 * k keys (the k best and their t
 # the 16-bit floats' bit patterns above which a value is NaN (|bits|): float16, bfloat16
 _SIXTEEN_BIT = {torch.float16: 0x7C00, torch.bfloat16: 0x7F80}
 
+
+@dataclass(frozen=True)
+class Frame:
+    """A row that is one image's padded grid: `rows` x `cols` pixels of `pixel` values each
+    (pixel-major), whose outer ring of pixels (the frame) is left out of the selection."""
+
+    rows: int
+    cols: int
+    pixel: int
+
+    @property
+    def length(self) -> int:
+        return self.rows * self.cols * self.pixel
+
+    @property
+    def inner_length(self) -> int:
+        return (self.rows - 2) * (self.cols - 2) * self.pixel
+
+    def interior(self, rows: torch.Tensor) -> torch.Tensor:
+        """[N, length] padded rows -> [N, (rows-2)*(cols-2)*pixel] their interiors (a copy)."""
+        grid = rows.reshape(len(rows), self.rows, self.cols, self.pixel)
+        return grid[:, 1:-1, 1:-1].reshape(len(rows), -1)
+
+    def padded_position(self, position: torch.Tensor) -> torch.Tensor:
+        """A position in the interior -> the same value's position in the padded row."""
+        pixel, value = position // self.pixel, position % self.pixel
+        inner = self.cols - 2
+        return ((pixel // inner + 1) * self.cols + pixel % inner + 1) * self.pixel + value
+
+
 # the kernels: triton.language's builtins, triton_setup's combine functions (triton_setup: why)
+
+
+@triton.jit
+def _interior_pixel(pixel, COLS: tl.constexpr, ROWS: tl.constexpr):
+    row = pixel // COLS
+    col = pixel - row * COLS
+    return (row > 0) & (row < ROWS - 1) & (col > 0) & (col < COLS - 1)
+
+
+@triton.jit
+def _off_frame(start, index, PIXEL: tl.constexpr, COLS: tl.constexpr, ROWS: tl.constexpr):
+    """Whether each position `index` (in [start, start + PIXEL)) of a framed row is outside
+    its frame: the first pixel's verdict before the next pixel's boundary, the next's after.
+    The geometry is constexpr (a compile a level): divisions by constants, and a boundary
+    that the compiler knows as a multiple of PIXEL's power-of-two factor (2376 = 8 x 297),
+    so that the masked loads stay vectorized."""
+    pixel = start // PIXEL
+    first = _interior_pixel(pixel, COLS, ROWS)
+    second = _interior_pixel(pixel + 1, COLS, ROWS)
+    return tl.where(index < (pixel + 1) * PIXEL, first, second)
 
 
 @triton.jit
@@ -64,9 +122,24 @@ def _order_key(raw, NAN_ABOVE):
 
 
 @triton.jit
-def _sub_chunk_keys(bits_ptr, row, chunk, L, NAN_ABOVE, SUB: tl.constexpr):
+def _sub_chunk_keys(
+    bits_ptr,
+    row,
+    chunk,
+    L,
+    NAN_ABOVE,
+    PIXEL: tl.constexpr,
+    COLS: tl.constexpr,
+    ROWS: tl.constexpr,
+    FRAMED: tl.constexpr,
+    SUB: tl.constexpr,
+):
+    """A sub-chunk's positions, which of them count (inside the row, and, FRAMED, outside
+    the row's frame of ROWS x COLS pixels of PIXEL values) and their keys."""
     index = chunk * SUB + tl.arange(0, SUB)
     inside = index < L
+    if FRAMED:
+        inside = inside & _off_frame(chunk * SUB, index, PIXEL, COLS, ROWS)
     raw = tl.load(bits_ptr + row.to(tl.int64) * L + index, mask=inside, other=0)
     return index, inside, _order_key(raw, NAN_ABOVE)
 
@@ -78,26 +151,40 @@ def _sub_chunk_maxima(
     L,
     CHUNKS,
     NAN_ABOVE,
+    PIXEL: tl.constexpr,
+    COLS: tl.constexpr,
+    ROWS: tl.constexpr,
     FLOATS: tl.constexpr,
+    FRAMED: tl.constexpr,
     SUB: tl.constexpr,
     GROUP: tl.constexpr,
 ):
     """Pass 0: maxima[row, c] = the key of sub-chunk c's largest value (GROUP sub-chunks a
     program, read as one contiguous block). FLOATS: the maximum of the float16 values, then
-    its key; else (rows_ptr: the bits) the maximum of the keys."""
+    its key; else (rows_ptr: the bits) the maximum of the keys. FRAMED: a frame's values
+    count as -inf (FLOATS) or key -1, below any other."""
     row = tl.program_id(0)
     first = tl.program_id(1) * GROUP
-    index = first * SUB + tl.arange(0, GROUP * SUB)
-    inside = index < L
+    chunk = first + tl.arange(0, GROUP)
+    if FRAMED:  # [GROUP, SUB] loads: the frame's verdicts a sub-chunk, broadcast along it
+        start = chunk[:, None] * SUB
+        index = start + tl.arange(0, SUB)[None, :]
+        inside = (index < L) & _off_frame(start, index, PIXEL, COLS, ROWS)
+    else:  # one contiguous block
+        index = first * SUB + tl.arange(0, GROUP * SUB)
+        inside = index < L
     if FLOATS:
         values = tl.load(rows_ptr + row.to(tl.int64) * L + index, mask=inside, other=-float("inf"))
-        best = tl.reduce(tl.reshape(values, (GROUP, SUB)), 1, max_combine)
+        if not FRAMED:
+            values = tl.reshape(values, (GROUP, SUB))
+        best = tl.reduce(values, 1, max_combine)
         key = _order_key(best.to(tl.int16, bitcast=True), NAN_ABOVE)
     else:
         raw = tl.load(rows_ptr + row.to(tl.int64) * L + index, mask=inside, other=0)
         keys = tl.where(inside, _order_key(raw, NAN_ABOVE), -1)
-        key = tl.reduce(tl.reshape(keys, (GROUP, SUB)), 1, max_combine)
-    chunk = first + tl.arange(0, GROUP)
+        if not FRAMED:
+            keys = tl.reshape(keys, (GROUP, SUB))
+        key = tl.reduce(keys, 1, max_combine)
     tl.store(maxima_ptr + row * CHUNKS + chunk, key, mask=chunk < CHUNKS)
 
 
@@ -111,7 +198,11 @@ def _digit_counts(
     L,
     CHUNKS,
     NAN_ABOVE,
+    PIXEL: tl.constexpr,
+    COLS: tl.constexpr,
+    ROWS: tl.constexpr,
     LOW: tl.constexpr,
+    FRAMED: tl.constexpr,
     SUB: tl.constexpr,
     GROUP: tl.constexpr,
 ):
@@ -125,7 +216,9 @@ def _digit_counts(
         chunk = tl.program_id(1) * GROUP + c
         best = tl.load(maxima_ptr + row * CHUNKS + chunk, mask=chunk < CHUNKS, other=-1)
         if best >= floor:
-            _, inside, key = _sub_chunk_keys(bits_ptr, row, chunk, L, NAN_ABOVE, SUB)
+            _, inside, key = _sub_chunk_keys(
+                bits_ptr, row, chunk, L, NAN_ABOVE, PIXEL, COLS, ROWS, FRAMED, SUB
+            )
             counted = inside & (key >= floor)
             if LOW:
                 digit = tl.where(counted & ((key >> 8) == high), key & 0xFF, 256)
@@ -149,7 +242,11 @@ def _write_candidates(
     L,
     CHUNKS,
     NAN_ABOVE,
+    PIXEL: tl.constexpr,
+    COLS: tl.constexpr,
+    ROWS: tl.constexpr,
     STRICT: tl.constexpr,
+    FRAMED: tl.constexpr,
     SUB: tl.constexpr,
     GROUP: tl.constexpr,
 ):
@@ -161,7 +258,9 @@ def _write_candidates(
         chunk = tl.program_id(1) * GROUP + c
         best = tl.load(maxima_ptr + row * CHUNKS + chunk, mask=chunk < CHUNKS, other=-1)
         if best >= least:
-            index, inside, key = _sub_chunk_keys(bits_ptr, row, chunk, L, NAN_ABOVE, SUB)
+            index, inside, key = _sub_chunk_keys(
+                bits_ptr, row, chunk, L, NAN_ABOVE, PIXEL, COLS, ROWS, FRAMED, SUB
+            )
             chosen = (inside & (key >= least)).to(tl.int32)
             base = tl.atomic_add(count_ptr + row, tl.reduce(chosen, 0, sum_combine))
             slot = base + tl.associative_scan(chosen, 0, sum_combine) - 1
@@ -181,6 +280,10 @@ def _count_at_least(
     L,
     CHUNKS,
     NAN_ABOVE,
+    PIXEL: tl.constexpr,
+    COLS: tl.constexpr,
+    ROWS: tl.constexpr,
+    FRAMED: tl.constexpr,
     SUB: tl.constexpr,
     GROUP: tl.constexpr,
 ):
@@ -194,7 +297,9 @@ def _count_at_least(
         best = tl.load(maxima_ptr + row * CHUNKS + chunk, mask=chunk < CHUNKS, other=-1)
         equal = least * 0
         if best >= least:
-            _, inside, key = _sub_chunk_keys(bits_ptr, row, chunk, L, NAN_ABOVE, SUB)
+            _, inside, key = _sub_chunk_keys(
+                bits_ptr, row, chunk, L, NAN_ABOVE, PIXEL, COLS, ROWS, FRAMED, SUB
+            )
             above += tl.reduce((inside & (key > least)).to(tl.int32), 0, sum_combine)
             equal = tl.reduce((inside & (key == least)).to(tl.int32), 0, sum_combine)
         tl.store(equal_ptr + row * CHUNKS + chunk, equal, mask=chunk < CHUNKS)
@@ -213,6 +318,10 @@ def _write_ties(
     L,
     CHUNKS,
     NAN_ABOVE,
+    PIXEL: tl.constexpr,
+    COLS: tl.constexpr,
+    ROWS: tl.constexpr,
+    FRAMED: tl.constexpr,
     SUB: tl.constexpr,
     GROUP: tl.constexpr,
 ):
@@ -224,7 +333,9 @@ def _write_ties(
         chunk = tl.program_id(1) * GROUP + c
         take = tl.load(take_ptr + row * CHUNKS + chunk, mask=chunk < CHUNKS, other=0)
         if take > 0:
-            index, inside, key = _sub_chunk_keys(bits_ptr, row, chunk, L, NAN_ABOVE, SUB)
+            index, inside, key = _sub_chunk_keys(
+                bits_ptr, row, chunk, L, NAN_ABOVE, PIXEL, COLS, ROWS, FRAMED, SUB
+            )
             tied = (inside & (key == least)).to(tl.int32)
             rank = tl.associative_scan(tied, 0, sum_combine) - 1
             chosen = (tied != 0) & (rank < take)
@@ -245,21 +356,36 @@ def top_k_rows(rows: torch.Tensor, k: int, backend: str = "auto", **sizes):
 
 
 def top_k_levels(
-    levels: list[torch.Tensor], k: int, backend: str = "auto", sub: int = SUB, group: int = GROUP
+    levels: list[torch.Tensor],
+    k: int,
+    backend: str = "auto",
+    sub: int = SUB,
+    group: int = GROUP,
+    frames: list[Frame | None] | None = None,
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """top_k_rows of each of several [N, L] tensors (a batch's levels), with one host sync
-    for them all (two where a level's candidates above its floor overflow the buffer)."""
+    for them all (two where a level's candidates above its floor overflow the buffer).
+    `frames`: per level None, or the Frame of its rows (padded grids): the frame's values
+    left out, k' = min(k, the interior's length), positions in the padded rows."""
     if backend not in ("auto", "triton", "torch"):
         raise ValueError(f"top_k_rows: backend {backend!r} is not one of auto, triton, torch")
+    frames = frames or [None] * len(levels)
+    if len(frames) != len(levels):
+        raise ValueError(f"top_k_levels: {len(frames)} frames for {len(levels)} levels")
     selections = []
-    for rows in levels:
+    for rows, frame in zip(levels, frames, strict=True):
         sixteen = rows.dtype in _SIXTEEN_BIT
         if backend == "triton" and not sixteen:
             raise ValueError(
                 f"top_k_rows: the Triton passes take float16/bfloat16, not {rows.dtype}"
             )
+        if frame is not None and (rows.shape[1] != frame.length or frame.pixel < 16):
+            raise ValueError(
+                f"top_k_levels: rows {tuple(rows.shape)} are not padded grids of {frame} "
+                "(a pixel of at least 16 values)"
+            )
         passes = backend == "triton" or (backend == "auto" and sixteen and rows.is_cuda)
-        selections.append(_Selection(rows, k, sub, group, passes))
+        selections.append(_Selection(rows, k, sub, group, passes, frame))
     waiting = [s for s in selections if s.result is None]
     if waiting:  # the one sync: how many keys reach each level's floor
         counts = torch.stack([torch.stack([s.at_least.max(), s.above.max()]) for s in waiting])
@@ -276,19 +402,28 @@ class _Selection:
     passes), the candidates once the counts are on the host (`finish`), the k best of them
     with the other levels' (`_best_of_levels`)."""
 
-    def __init__(self, rows, k: int, sub: int, group: int, passes: bool):
+    def __init__(self, rows, k: int, sub: int, group: int, passes: bool, frame: Frame | None):
         n, length = rows.shape
-        self.rows, self.k, self.group = rows, max(0, min(k, length)), group
-        # sub-chunks small enough that a level has k of them (a floor), where it can
-        self.sub = max(16, min(sub, 1 << max(0, (length // max(1, self.k)).bit_length() - 1)))
+        counted = length if frame is None else frame.inner_length
+        self.rows, self.k, self.group, self.frame = rows, max(0, min(k, counted)), group, frame
+        # sub-chunks small enough that a level has k of them (a floor), where it can (the
+        # frame's count -inf); in a framed row no larger than a pixel (then they span two
+        # pixels at most)
+        self.sub = max(16, min(sub, 1 << max(0, (counted // max(1, self.k)).bit_length() - 1)))
+        if frame is not None:
+            self.sub = min(self.sub, 1 << (frame.pixel.bit_length() - 1))
         self.result = None
         if n == 0 or self.k == 0:
             empty = torch.empty(n, self.k, dtype=torch.int64, device=rows.device)
             self.result = (rows.new_empty(n, self.k), empty)
         elif not passes:
-            values, positions = _select_torch(rows, self.k)
+            inner = rows if frame is None else frame.interior(rows)
+            values, positions = _select_torch(inner, self.k)
             order = values.sort(dim=1, descending=True, stable=True).indices
-            self.result = (values.gather(1, order), positions.gather(1, order))
+            positions = positions.gather(1, order)
+            if frame is not None:
+                positions = frame.padded_position(positions)
+            self.result = (values.gather(1, order), positions)
         else:
             if rows.stride(1) != 1 or rows.stride(0) != length:
                 self.rows = rows.contiguous()
@@ -298,7 +433,12 @@ class _Selection:
         n, length = self.rows.shape
         grid = (n, -(-self.chunks // group))
         nan_above = _SIXTEEN_BIT[self.rows.dtype]
-        kernel[grid](*args, length, self.chunks, nan_above, SUB=self.sub, GROUP=group, **constants)
+        frame = self.frame or Frame(1, 1, 0)
+        kernel[grid](
+            *args, length, self.chunks, nan_above, PIXEL=frame.pixel, COLS=frame.cols,
+            ROWS=frame.rows, FRAMED=self.frame is not None, SUB=self.sub, GROUP=group,
+            **constants,
+        )  # fmt: skip
 
     def _floor(self):
         """Pass 0, the floor, and how many keys reach it (`at_least`, [N]) and pass it

@@ -14,10 +14,12 @@ tap (dy, dx) of the 3x3 window is then the row `dy * (W+2) + dx` away: the reduc
 (tap, channel) loads plain [BLOCK_M, BLOCK_K] tiles of shifted rows, through the tensor
 memory accelerator (a TensorDescriptor: no index arithmetic, no masks). Frame pixels compute
 garbage and are written as zero, so the output is again a padded flat matrix, the next layer's
-input. The last layer's float16 output is padded flat too, and its interior is copied out as
-an NHWC map (`copy_interior`): on the H200 that store and copy took 5 ms for P3's class map at
-batch 32, where storing only the interior pixels (rows no longer consecutive) took 20 (17 ms
-again in the seventh lease: benchmarks/gpu-h200.md).
+input. The last layer's float16 output is padded flat too (its frame holds garbage), handed
+on as the [N, H, W, C] view of its interior: the device post-processing reads the padded
+grids in place and leaves the frame out (radix_topk.Frame), where a dense copy cost 1.1 ms
+for a batch of 32's ten maps on the H200 (a Triton row copy; PyTorch's strided copy 2.6) and
+storing only the interior pixels (rows no longer consecutive) made P3's class conv 5.7x
+slower (benchmarks/gpu-h200.md, seventh and eighth leases).
 
 Quantization is symmetric (no zero point: the frame's zeros are real zeros): a tensor's int8
 value q stands for q * scale, a weight has one scale per output channel. int8 accumulates
@@ -109,16 +111,6 @@ def _conv3x3_kernel(
         tl.store(out, y.to(tl.float16), mask=ok)
 
 
-@triton.jit
-def _interior_copy_kernel(src_ptr, dst_ptr, H, ROW, SRC_IMAGE, SRC_ROW, BLOCK: tl.constexpr):
-    """Row r = n * H + y of the dense [N, H, W, C] map: W * C values, contiguous in both."""
-    r = tl.program_id(0)
-    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    ok = offs < ROW
-    src = src_ptr + (r // H).to(tl.int64) * SRC_IMAGE + (r % H).to(tl.int64) * SRC_ROW
-    tl.store(dst_ptr + r.to(tl.int64) * ROW + offs, tl.load(src + offs, mask=ok), mask=ok)
-
-
 def quantize(x: torch.Tensor, scale: float) -> torch.Tensor:
     """x / scale as int8: rounded half up (the kernel's own rounding), clamped to +-127."""
     return torch.floor(x.float() / scale + 0.5).clamp_(-INT8_MAX, INT8_MAX).to(torch.int8)
@@ -166,23 +158,6 @@ class PaddedShape:
         return buf
 
 
-def copy_interior(buf: torch.Tensor, shape: PaddedShape) -> torch.Tensor:
-    """The dense [N, H, W, C] copy of a padded flat buffer's interior. A pixel row's W x C
-    values are contiguous on both sides, so a program copies a slice of one row with wide
-    loads; PyTorch's copy of the strided view (`.contiguous()`) takes its generic element-wise
-    kernel, 2.6 ms for the ten maps of a batch of 32 on the H200."""
-    interior = shape.interior(buf)
-    n, h, w, c = interior.shape
-    dst = torch.empty((n, h, w, c), dtype=buf.dtype, device=buf.device)
-    row = w * c
-    block = min(4096, triton.next_power_of_2(row))
-    grid = (n * h, triton.cdiv(row, block))
-    hp, wp = h + 2, w + 2
-    first = buf[shape.margin + wp + 1 :]  # image 0's first interior pixel
-    _interior_copy_kernel[grid](first, dst, h, row, hp * wp * c, wp * c, BLOCK=block)
-    return dst
-
-
 def block_k(channels: int) -> int:
     """The reduction step: a slice of one tap's channels (128, 64 or 32, a divisor of them)."""
     for block in (128, 64, 32):
@@ -204,8 +179,9 @@ def conv3x3(
     """A stride-1 3x3 "same" convolution of the padded flat int8 `x` (of `shape`), with the
     weight of quantize_weight, `scale` = x's scale times the weight's, a float32 bias.
     `out_scale` set: the padded flat int8 output quantized with it; None: the [N, H, W, OC]
-    float16 map (contiguous). `blocks`: (BLOCK_M, BLOCK_N, stages, warps), default BLOCKS
-    (BLOCK_N 64 for at most 64 output channels: the box conv's 36)."""
+    float16 map, a view of the padded flat output's interior (PaddedShape.interior).
+    `blocks`: (BLOCK_M, BLOCK_N, stages, warps), default BLOCKS (BLOCK_N 64 for at most 64
+    output channels: the box conv's 36)."""
     channels = x.shape[1]
     oc = weight.shape[0]
     if x.dtype != torch.int8 or x.shape[0] != shape.rows:
@@ -247,4 +223,4 @@ def conv3x3(
         num_stages=stages,
         num_warps=warps,
     )
-    return y if out_scale is not None else copy_interior(y, shape)
+    return y if out_scale is not None else shape.interior(y)

@@ -95,7 +95,8 @@ class _QuantizedConv:
 class Int8Head(nn.Module):
     """images in [0,1], NCHW -> the 10 maps of HeadMaps, float16: the float trunk (the head
     given, in whatever dtype the module is cast to), then both heads in int8. The maps are
-    NCHW-shaped views of NHWC memory (the kernel's output layout)."""
+    NCHW-shaped views of the interior of padded NHWC buffers (the kernel's output layout,
+    read in place by the device post-processing; `.contiguous()` makes a dense copy)."""
 
     def __init__(self, head: HeadMaps, activation_amax: dict[str, float]):
         super().__init__()

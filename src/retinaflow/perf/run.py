@@ -52,14 +52,27 @@ def _torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _warm_up(detector: Detector, qsl: SampleLibrary, batch_sizes: set[int]) -> None:
-    """One untimed run per batch size the test will use: first-call allocations and kernel
-    selection stay out of LoadGen's latencies (MLPerf allows warm-up before the test)."""
+def _warm_up(
+    detector: Detector, qsl: SampleLibrary, sut: DetectionSUT, batch_sizes: set[int]
+) -> None:
+    """One untimed run per batch size the test will use, on each thread that will run
+    batches: this one (SingleStream, MultiStream: LoadGen issues their queries on the thread
+    that starts the test) or the SUT's workers (started here): first-call allocations,
+    kernel selection and each thread's CUDA graph stay out of LoadGen's latencies (MLPerf
+    allows warm-up before the test)."""
+
+    def run():
+        for n in sorted(batch_sizes):
+            detector(qsl.batch([0] * n), [(1, 1)] * n)
+
     qsl.load([0])
-    for n in sorted(batch_sizes):
-        images = qsl.batch([0] * n)
-        detector(images, [(1, 1)] * n)
-    qsl.unload([0])
+    try:
+        if sut.inline:
+            run()
+        else:
+            sut.start_workers(run)
+    finally:
+        qsl.unload([0])
 
 
 def _start_test(sut: DetectionSUT, qsl: SampleLibrary, settings, log_dir: Path, perf_count: int):
@@ -151,7 +164,7 @@ def run_loadgen(
     start = time.perf_counter()
     post_threads = postprocess_threads or (threads if backend(variant) == "pytorch" else 1)
     with atomic_path(log_dir) as tmp, _torch_threads(post_threads):
-        _warm_up(detector, qsl, {batch} if scenario != "Server" else {1, batch})
+        _warm_up(detector, qsl, sut, {batch} if scenario != "Server" else {1, batch})
         timers.reset()
         tmp.mkdir(parents=True)
         _start_test(sut, qsl, test, tmp, perf_count)

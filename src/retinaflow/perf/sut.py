@@ -84,14 +84,40 @@ class DetectionSUT:
         self._lock = threading.Lock()
 
     def __enter__(self):
-        if not self.inline:
-            self._workers = [
-                threading.Thread(target=self._serve, name=f"sut-worker-{i}", daemon=True)
-                for i in range(self._worker_count)
-            ]
-            for worker in self._workers:
-                worker.start()
+        if not self.inline and not self._workers:
+            self.start_workers()
         return self
+
+    def start_workers(self, warm_up: Callable[[], None] | None = None) -> None:
+        """Start the worker threads (Offline, Server); with `warm_up`, each first runs it
+        and this returns once all have: what a thread does once (a PyTorch runner captures
+        a CUDA graph a thread) stays out of LoadGen's timing. A warm-up's failure stops the
+        workers and is raised here."""
+        if self.inline:
+            return
+        ready = threading.Barrier(self._worker_count + 1)
+
+        def serve():
+            if warm_up is not None:
+                try:
+                    warm_up()
+                except BaseException as err:
+                    self.error = self.error or err
+                finally:
+                    ready.wait()
+            self._serve()
+
+        self._workers = [
+            threading.Thread(target=serve, name=f"sut-worker-{i}", daemon=True)
+            for i in range(self._worker_count)
+        ]
+        for worker in self._workers:
+            worker.start()
+        if warm_up is not None:
+            ready.wait()
+            if self.error is not None:  # before any query: stop, and say why
+                self.__exit__(None, None, None)
+                raise self.error
 
     def __exit__(self, *exc):
         for _ in self._workers:

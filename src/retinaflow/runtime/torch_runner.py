@@ -8,7 +8,8 @@ NCHW: the fp32 outputs are those of `head(x)` bit for bit). On CUDA it is built 
 the backbone's frozen batch norms folded into its convolutions and each conv's ReLU (and a
 residual block's add) in the same cuDNN call, the FPN's conv biases left to the compiler to
 fuse (model/fused_backbone.py), optionally `torch.compile` (one fixed batch,
-`dynamic=False`) and a CUDA graph of the fixed-shape call replayed from static buffers. A
+`dynamic=False`) and a CUDA graph of the fixed-shape call replayed from static buffers (a
+graph per calling thread; `lend` hands out its outputs without a copy). A
 batch shorter than the fixed one is padded by repeating its last image and the padding
 dropped from the maps; a longer one runs in chunks.
 Input: numpy or a torch tensor (host or device); host data goes through a pinned staging
@@ -148,9 +149,9 @@ class TorchRunner:
     the maps as device tensors, in the head's dtype (the post-processing converts the few
     values it keeps), instead of float32 numpy. A call is safe from several threads: each
     copies its input to the device on its own current CUDA stream (a pinned staging buffer
-    per thread), then the calls take turns at the head (a graph's static tensors are the
-    runner's own), so that one thread's copy, and what follows its call (post-processing),
-    run beside another's head. The input may come in the head's dtype (`dtype`: the LoadGen
+    per thread), then the calls take turns at the head (each thread replays a CUDA graph of
+    its own), so that one thread's copy, and what follows its call (post-processing), run
+    beside another's head. The input may come in the head's dtype (`dtype`: the LoadGen
     sample library keeps its samples so, halving the copy); any other is cast on the
     device."""
 
@@ -201,8 +202,10 @@ class TorchRunner:
                 self.forward = self.head.compiled(mode)
             else:
                 self.forward = torch.compile(self.head, mode=mode, dynamic=False)
-        self._local = threading.local()  # a pinned staging buffer (CUDA) per calling thread
-        self._graph = None  # (graph, static input, static outputs)
+        # per calling thread: a pinned staging buffer (CUDA), and its own CUDA graph
+        # (graph, static input, static outputs), so that a thread's maps stay its own until
+        # its next call (lend)
+        self._local = threading.local()
         self._lock = threading.Lock()
 
     def settings(self) -> dict:
@@ -263,38 +266,51 @@ class TorchRunner:
     # --- the call ---------------------------------------------------------------------------
 
     def __call__(self, images) -> list:
+        return self._call(images, lend=False)
+
+    def lend(self, images) -> list:
+        """As a call, but where the maps stay on the device, a CUDA graph's own output tensors
+        rather than copies of them: valid until this thread's next call, which overwrites
+        them (each thread replays a graph of its own). For a caller done with a batch's maps
+        before its next batch (the Detector); saves copying them (0.8 ms a batch of 32 at
+        800x800 on an H200, benchmarks/gpu-h200.md)."""
+        return self._call(images, lend=self.keep_on_device)
+
+    def _call(self, images, lend: bool) -> list:
         with torch.inference_mode():
             # the copy in runs on this thread's stream before the turn: beside another
             # thread's head, on the copy engine
             x = self.to_device(images)
             with self._lock:
-                maps = self.run_on_device(x)
+                maps = self.run_on_device(x, lend=lend)
                 if self.torch_device.type == "cuda":  # this thread's stream: the call is done
                     torch.cuda.current_stream(self.torch_device).synchronize()
         if self.keep_on_device:
             return maps
         return [m.float().cpu().numpy() for m in maps]
 
-    def run_on_device(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def run_on_device(self, x: torch.Tensor, lend: bool = False) -> list[torch.Tensor]:
         """The 10 maps, in the head's dtype, on the device, for an input already there
-        (to_device); tensors of their own, not a graph's or compile's buffers."""
+        (to_device); tensors of their own, not a graph's or compile's buffers (`lend`: this
+        thread's graph's outputs where the batch is one call, see lend())."""
         count, fixed = len(x), self.batch_size
         if fixed is None or count == fixed:
-            return self._fixed_call(x)
+            return self._fixed_call(x, lend)
         chunks = []
+        calls = -(-count // fixed)
         for start in range(0, count, fixed):
             chunk = x[start : start + fixed]
             short = fixed - len(chunk)
             if short:  # repeat the last image: the compiled or captured shape
                 chunk = torch.cat([chunk, chunk[-1:].expand(short, *chunk.shape[1:])])
                 chunk = chunk.contiguous(memory_format=self.memory_format)
-            maps = self._fixed_call(chunk)
+            maps = self._fixed_call(chunk, lend and calls == 1)  # the next call overwrites
             chunks.append([m[: fixed - short] for m in maps] if short else maps)
         if len(chunks) == 1:
             return chunks[0]
         return [torch.cat(parts) for parts in zip(*chunks)]
 
-    def _fixed_call(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def _fixed_call(self, x: torch.Tensor, lend: bool = False) -> list[torch.Tensor]:
         if self.options.compile in COMPILE_MODES_WITH_GRAPHS:
             # inductor's CUDA graphs overwrite their outputs on the next run: a new step, and
             # the maps copied out
@@ -302,21 +318,26 @@ class TorchRunner:
             return [m.clone() for m in self.forward(x)]
         if not self.graphs:
             return list(self.forward(x))
-        if self._graph is None:
+        captured = getattr(self._local, "graph", None)
+        if captured is None:
             try:
-                self._graph = self._capture(x)
+                captured = self._local.graph = self._capture(x)
             except Exception as err:  # recorded (settings()) and logged; the head runs as it is
                 log.warning("CUDA graph capture failed, running without graphs: %s", err)
                 self.graphs, self.graphs_reason = False, f"off (capture failed: {err})"
                 return list(self.forward(x))
-        graph, static_in, static_out = self._graph
+        graph, static_in, static_out = captured
         static_in.copy_(x)
         graph.replay()
-        # copies: the static outputs are overwritten by the next replay
+        if lend:
+            return list(static_out)
+        # copies: the static outputs are overwritten by this thread's next replay
         return [m.clone() for m in static_out]
 
     def _capture(self, x: torch.Tensor):
-        """Warm up on a side stream (cuDNN's autotuning, compile), then capture one call."""
+        """Warm up on a side stream (cuDNN's autotuning, compile), then capture one call: a
+        graph for the calling thread, in a memory pool of its own. Other threads' CUDA calls
+        go on meanwhile (another thread's post-processing: thread_local capture mode)."""
         static_in = x.clone().contiguous(memory_format=self.memory_format)
         stream = torch.cuda.Stream(self.torch_device)
         stream.wait_stream(torch.cuda.current_stream(self.torch_device))
@@ -325,7 +346,11 @@ class TorchRunner:
                 self.forward(static_in)
         torch.cuda.current_stream(self.torch_device).wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             static_out = self.forward(static_in)
-        log.info("PyTorch head captured as a CUDA graph, batch %d", len(x))
+        log.info(
+            "PyTorch head captured as a CUDA graph, batch %d (thread %s)",
+            len(x),
+            threading.current_thread().name,
+        )
         return graph, static_in, static_out

@@ -1,0 +1,81 @@
+"""Eighth lease, second call: the int8 head's maps lent and read in place (issue 13).
+1. The post-processing of a batch of 32 on maps as the int8 head now hands them over (views of
+   padded grids' interiors, the frame holding garbage above every logit) against the same
+   maps dense (channels-last, what copy_interior made): wall and GPU kernel time, and the
+   detections, which must be equal.
+2. The torch-int8 head (batch 32, compiled, fused trunk, CUDA graph): its maps copied out of
+   the graph (a plain call) against lent (runner.lend: the graph's own outputs), and the
+   detections of its real maps read in place against dense copies of them."""
+import copy, os, sys, time, torch
+from torch.profiler import profile, ProfilerActivity
+from retinaflow import device_postprocess as dp
+from retinaflow.detector import Detector
+from retinaflow.model.architectures import anchor_generator, build_retinanet
+from retinaflow.model.head import HeadMaps
+from retinaflow.model.int8_head import Int8Head, calibrate
+from retinaflow.postprocess import PostprocessSettings, level_anchors
+from retinaflow.runtime.torch_runner import TorchOptions, TorchRunner
+from retinaflow.triton_conv import PaddedShape
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from grouped_conv_bench import bench  # noqa: E402  the records' CUDA-event timer
+
+S = PostprocessSettings(0.05, 1000, 0.5, 300)
+N = 32
+sizes = [(100, 100), (50, 50), (25, 25), (13, 13), (7, 7)]
+anchors = [a.cuda() for a in level_anchors(anchor_generator("resnext50_32x4d_fpn"), (800, 800), sizes)]
+orig = [(800, 800)] * N
+g = torch.Generator(device="cuda").manual_seed(0)
+cm = [(torch.randn(N, h, w, 9 * 264, device="cuda", generator=g) * 1.5 - 8).half().permute(0, 3, 1, 2) for h, w in sizes]
+bm = [(torch.randn(N, h, w, 36, device="cuda", generator=g) * 0.1).half().permute(0, 3, 1, 2) for h, w in sizes]
+
+
+def framed(m, garbage=30.0):
+    n, c, h, w = m.shape
+    shape = PaddedShape(n, h, w)
+    buf = torch.full((shape.rows, c), garbage, dtype=m.dtype, device=m.device)
+    shape.interior(buf).copy_(m.permute(0, 2, 3, 1))
+    return shape.interior(buf).permute(0, 3, 1, 2)
+
+
+def same(a, b):
+    return all(torch.equal(x[k], y[k]) for x, y in zip(a, b, strict=True) for k in ("boxes", "scores", "labels"))
+
+
+fm = [framed(m) for m in cm + bm]
+for name, (c, b) in (("dense", (cm, bm)), ("in place", (fm[:5], fm[5:]))):
+    run = lambda: dp.device_postprocess_batch(c, b, anchors, (800, 800), orig, S).to_host()
+    for _ in range(3): run()
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(10): run()
+    torch.cuda.synchronize()
+    wall = (time.perf_counter() - t) * 100
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(5): run()
+        torch.cuda.synchronize()
+    kernels = sum(e.self_device_time_total for e in prof.key_averages()) / 5e3
+    print(f"post-processing, {name} maps: wall {wall:.2f} ms, GPU kernels {kernels:.2f} ms a batch", flush=True)
+dense_det = dp.device_postprocess_batch(cm, bm, anchors, (800, 800), orig, S).per_image()
+framed_det = dp.device_postprocess_batch(fm[:5], fm[5:], anchors, (800, 800), orig, S).per_image()
+print("random maps, in place == dense:", same(dense_det, framed_det), sum(len(d["scores"]) for d in dense_det), "detections")
+
+torch.manual_seed(0)
+head = HeadMaps(build_retinanet("resnext50_32x4d_fpn", 264, 800)).eval()
+with torch.no_grad():  # random_weights.py's class bias -1: every level's top-k above the threshold
+    head.classification_head.cls_logits.bias.fill_(-1.0)
+x = torch.rand(N, 3, 800, 800).pin_memory()
+net = Int8Head(copy.deepcopy(head), calibrate(copy.deepcopy(head).cuda(), [x[:4].cuda()]))
+opts = TorchOptions(dtype="float16", channels_last=True, compile="default", cuda_graphs=True, fuse_batch_norm=True)
+runner = TorchRunner(net, 4, "cuda", opts, batch_size=N, keep_on_device=True)
+runner(x)
+with torch.inference_mode():
+    xd = runner.to_device(x)
+    for lend in (False, True, False, True):
+        print(f"int8 head, lend {lend}: {bench(lambda: runner.run_on_device(xd, lend=lend), 20):.2f} ms / batch {N}", flush=True)
+    lent = runner.lend(x)
+    dense = [m.contiguous(memory_format=torch.channels_last) for m in lent]
+    det = Detector(None, "resnext50_32x4d_fpn", 800, S)
+    a, b = det.postprocess_maps(lent, orig), det.postprocess_maps(dense, orig)
+    equal = all(all(__import__("numpy").array_equal(p[k], q[k]) for k in p) for p, q in zip(a, b, strict=True))
+    print("int8 head's maps, in place == dense:", equal, sum(len(d["scores"]) for d in a), "detections")
