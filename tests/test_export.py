@@ -12,6 +12,7 @@ from retinaflow.errors import ParityError
 from retinaflow.export import export_head_onnx, parity_on_dataset, simplify_onnx
 from retinaflow.model.architectures import build_retinanet
 from retinaflow.model.head import INPUT_NAME, OUTPUT_NAMES, HeadMaps
+from retinaflow.runtime import runner_settings
 from retinaflow.runtime.onnxruntime_runner import OnnxRuntimeRunner
 
 from .configs import OPSET
@@ -39,6 +40,8 @@ def test_names_and_dynamic_batch(exported):
     assert [i.name for i in model.graph.input] == [INPUT_NAME]
     assert [o.name for o in model.graph.output] == list(OUTPUT_NAMES)
     runner = OnnxRuntimeRunner(root / "head.sim.onnx")
+    # the records name the execution provider that ran (ONNX Runtime falls back silently)
+    assert runner_settings(runner)["provider"] == "CPUExecutionProvider"
     images = np.random.default_rng(1).random((3, 3, 128, 128), dtype=np.float32)
     maps = runner(images)
     with torch.inference_mode():

@@ -116,7 +116,8 @@ def cpu_model() -> str:
 
 def runner_settings(runner) -> dict:
     """What a record says about the runner that ran: the device and its name (the GPU's or
-    the CPU's), and a PyTorch runner's dtype, layout, compile mode and CUDA graphs."""
+    the CPU's), a PyTorch runner's dtype, layout, compile mode and CUDA graphs, ONNX
+    Runtime's execution provider."""
     if hasattr(runner, "settings"):
         return runner.settings()
     device = runner.device
@@ -127,4 +128,7 @@ def runner_settings(runner) -> dict:
         name = torch.cuda.get_device_name(index) if torch.cuda.is_available() else device
     else:
         name = cpu_model()
-    return {"device": device, "device_name": name}
+    record = {"device": device, "device_name": name}
+    if hasattr(runner, "provider"):
+        record["provider"] = runner.provider
+    return record

@@ -52,6 +52,7 @@ class OnnxRuntimeRunner:
                 "driver and libraries, or set the device to cpu"
             )
         self.device = device
+        self.provider = running  # for the records (runner_settings)
 
     def __call__(self, images: np.ndarray) -> list[np.ndarray]:
         return self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: images})
