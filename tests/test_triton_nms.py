@@ -170,3 +170,29 @@ def test_kernel_limits():
         greedy_nms_ranked(torch.zeros(1, MAX_BOXES + 1, 4), torch.ones(1, MAX_BOXES + 1) > 0, 0.5)
     with pytest.raises(ValueError, match="float32"):
         greedy_nms_ranked(torch.zeros(1, 3, 4, dtype=torch.float64), torch.ones(1, 3) > 0, 0.5)
+
+
+@pytest.mark.parametrize("limit", [0, 1, 7, 30, 1000])
+def test_a_limit_stops_the_walk_at_the_limit_th_kept_box(limit):
+    """With a limit the kernel keeps each image's first `limit` kept boxes of the whole walk
+    (rank order) and nothing after; batched_greedy_nms gives the same on both backends (the
+    torch one cuts its whole result). Images: suppression chains (every other box kept) and
+    random boxes, padding between them."""
+    images = _chain_images()[:2] + [_random_boxes_image(200, seed=3)]
+    ranked, valid = _ranked(*_padded(images))
+    whole = _fixed_point(ranked, valid)
+    keep = greedy_nms_ranked(ranked, valid, 0.5, limit)
+    assert torch.equal(keep, whole & (whole.cumsum(1) <= limit))
+    assert keep.sum(1).max() == min(limit, int(whole.sum(1).max()))
+    boxes, scores, valid = _padded(images)
+    both = [batched_greedy_nms(boxes, scores, valid, 0.5, backend=b, limit=limit) for b in BOTH]
+    assert torch.equal(both[0], both[1])
+    assert torch.equal(both[0].sum(1), (whole & (whole.cumsum(1) <= limit)).sum(1))
+
+
+BOTH = ("torch", "triton")
+
+
+def _random_boxes_image(count, seed):
+    gen = torch.Generator().manual_seed(seed)
+    return _image(_random_boxes(count, gen).tolist(), torch.rand(count, generator=gen).tolist())

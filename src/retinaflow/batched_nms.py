@@ -44,6 +44,7 @@ def batched_greedy_nms(
     threshold: float,
     *,
     backend: str = "auto",
+    limit: int | None = None,
 ) -> torch.Tensor:
     """Keep mask [B, P] of torchvision's `nms(boxes[b][valid[b]], scores[b][valid[b]],
     threshold)` for each image b: the same boxes kept (a kept box's index in that call maps
@@ -55,7 +56,9 @@ def batched_greedy_nms(
 
     `backend`: "auto" runs the greedy pass in triton_nms's kernel for float32 boxes on CUDA
     and at most TRITON_MAX_BOXES an image, else in torch (`_greedy_fixed_point`); "torch" or
-    "triton" forces one (the tests run "triton" on the CPU, in Triton's interpreter)."""
+    "triton" forces one (the tests run "triton" on the CPU, in Triton's interpreter).
+    `limit`: each image's first `limit` kept boxes, by score, only (the Triton pass stops
+    there)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is none of {BACKENDS}")
     if backend == "auto":
@@ -67,9 +70,11 @@ def batched_greedy_nms(
     if backend == "triton":
         from .triton_nms import greedy_nms_ranked  # imports triton: only where it runs
 
-        keep = greedy_nms_ranked(ranked, valid_ranked, threshold)
+        keep = greedy_nms_ranked(ranked, valid_ranked, threshold, limit)
     else:
         keep = _greedy_fixed_point(_suppression(ranked, threshold), valid_ranked)
+        if limit is not None:
+            keep &= keep.cumsum(1) <= limit
     return torch.zeros_like(keep).scatter_(1, order, keep)
 
 

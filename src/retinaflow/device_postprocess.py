@@ -257,7 +257,10 @@ def _class_offsets(boxes, labels, valid) -> torch.Tensor:
 def _first_kept(shifted, scores, valid, images: list[int], width: int, settings):
     """Keep mask [len(images), width]: for each of `images`, the rows among its `width`
     best that NMS on those keeps, only the first `detections_per_img`."""
-    keep = batched_greedy_nms(
-        shifted[images, :width], scores[images, :width], valid[images, :width], settings.nms_thresh
+    return batched_greedy_nms(
+        shifted[images, :width],
+        scores[images, :width],
+        valid[images, :width],
+        settings.nms_thresh,
+        limit=settings.detections_per_img,
     )
-    return keep & (keep.cumsum(1) <= settings.detections_per_img)

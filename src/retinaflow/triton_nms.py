@@ -4,9 +4,10 @@ bit, with no [B, P, P] matrix and no host sync.
 
 One program per image walks the image's boxes in rank order (best first) as torchvision's
 CPU kernel does: box i, unless already suppressed, suppresses every later box j whose IoU
-with it is over the threshold. The image's boxes live in registers as four [BLOCK] vectors
-(x1, y1, x2, y2); each of the P sequential steps is vector work over them (an IoU row and a
-one-element reduction that reads box i's state). One program per image is enough: a batch
+with it is over the threshold; with a limit, the walk stops at the limit-th kept box. The
+image's boxes live in registers as four [BLOCK] vectors (x1, y1, x2, y2); each of the P
+sequential steps is vector work over them (an IoU row and a one-element reduction that reads
+box i's state). One program per image is enough: a batch
 of 32 images fills 32 of the H200's SMs, and within an image the steps depend on one
 another, so more programs would only wait.
 
@@ -62,6 +63,7 @@ def _greedy_nms_kernel(
     keep_ptr,  # [B, P] uint8 out (0/1)
     P,
     bar,  # float32: threshold_below(threshold, float32); suppressed where iou > bar
+    LIMIT,  # the walk stops once this many boxes are kept (P: never)
     BLOCK: tl.constexpr,
 ):
     image = tl.program_id(0)
@@ -77,10 +79,13 @@ def _greedy_nms_kernel(
     zero = tl.full((BLOCK,), 0.0, tl.float32)
     none = tl.full((BLOCK,), 0, tl.int32)
     removed = tl.where(valid != 0, none, none + 1)  # 1: suppressed, padding or past P
-    for i in range(P):
+    i = P * 0  # int32 scalars (loop-carried: a constexpr 0 would change type in the loop)
+    kept = P * 0
+    while (i < P) & (kept < LIMIT):
         # box i's state from the register vector: a reduction with one nonzero term
         removed_i = tl.reduce(tl.where(offs == i, removed, none), 0, sum_combine)
         if removed_i == 0:  # a suppressed box suppresses nothing: its step is skipped
+            kept += 1
             bx1 = tl.load(box_base + i * 4)
             by1 = tl.load(box_base + i * 4 + 1)
             bx2 = tl.load(box_base + i * 4 + 2)
@@ -92,7 +97,9 @@ def _greedy_nms_kernel(
             iou = tl.div_rn(inter, (b_area + area) - inter)  # (area_i + area_j) - inter
             suppressed = (offs > i) & (iou > bar)
             removed = tl.where(suppressed, none + 1, removed)
-    keep = removed == 0  # valid, and no kept box before it suppressed it
+        i += 1
+    # valid, no kept box before it suppressed it, and reached before the walk stopped
+    keep = (removed == 0) & (offs < i)
     tl.store(keep_ptr + image * P + offs, keep.to(tl.uint8), mask=inside)
 
 
@@ -103,11 +110,15 @@ def warps_for(block: int) -> int:
     return max(1, min(16, block // 128))
 
 
-def greedy_nms_ranked(ranked_boxes: torch.Tensor, valid: torch.Tensor, threshold: float):
+def greedy_nms_ranked(
+    ranked_boxes: torch.Tensor, valid: torch.Tensor, threshold: float, limit: int | None = None
+):
     """Keep mask [B, P] bool, in rank order, of greedy NMS on `ranked_boxes` [B, P, 4]
     (float32, xyxy, finite, best first) with `valid` [B, P] (entries not valid never kept,
     never suppressing): equal to batched_nms._greedy_fixed_point(_suppression(ranked_boxes,
-    threshold), valid). P at most MAX_BOXES."""
+    threshold), valid). P at most MAX_BOXES. `limit`: only each image's first `limit` kept
+    boxes (greedy NMS decides a box from the boxes before it alone, so the walk stops there:
+    the post-processing keeps detections_per_img, 300, of up to 1,000 candidates)."""
     n, p, _ = ranked_boxes.shape
     if ranked_boxes.dtype != torch.float32:
         raise ValueError(f"the NMS kernel takes float32 boxes, got {ranked_boxes.dtype}")
@@ -125,6 +136,7 @@ def greedy_nms_ranked(ranked_boxes: torch.Tensor, valid: torch.Tensor, threshold
         keep.view(torch.uint8),
         p,
         threshold_below(threshold, torch.float32),
+        p if limit is None else max(0, limit),
         BLOCK=block,
         num_warps=warps_for(block),
         enable_fp_fusion=False,
