@@ -13,15 +13,16 @@ in full once and then only the parts that can hold the k best:
    largest of these maxima is a *floor*: k values reach it, so the k-th largest value does
    too, and a sub-chunk whose maximum is below the floor holds nothing of the k best (P3
    has 23,203 sub-chunks a row, of which about k pass);
-1. how many keys are above the floor, and how many equal it in each sub-chunk.
-   One host sync for all the levels reads the counts. Then, per level:
-2. where the keys reaching the floor fit a buffer of WIDTH_FACTOR * k (the usual case),
-   all of them with their positions, at slots taken from an atomic counter;
-3. else the k-th largest key t: the floor where fewer than k keys pass it (maps of few
-   distinct values: random weights' are), otherwise from two histograms (high byte, then
-   low byte, of the keys reaching the floor) and the counts at t; then every key above t
-   (fewer than k) and the first ties of t by position, each sub-chunk's at slots known from
-   the counts (a scan within the sub-chunk).
+1. every key reaching the floor, with its position, into a buffer of WIDTH_FACTOR * k at
+   slots taken from an atomic counter, which counts them all (those past the buffer too).
+   One host sync for all the levels reads the counters: where a level's keys fit (the usual
+   case) its candidates are there. Else, for that level:
+2. how many keys are above the floor, and how many equal it in each sub-chunk (a second
+   sync reads the most above it), then the k-th largest key t: the floor where fewer than k
+   keys pass it (maps of few distinct values: random weights' are), otherwise from two
+   histograms (high byte, then low byte, of the keys reaching the floor) and the counts at
+   t; then every key above t (fewer than k) and the first ties of t by position, each
+   sub-chunk's at slots known from the counts (a scan within the sub-chunk).
 
 A row may be the padded grid of a framed map (`Frame`: the int8 head's maps are views of the
 interior of padded buffers, triton_conv): the passes read it in place and leave the frame's
@@ -387,12 +388,9 @@ def top_k_levels(
         passes = backend == "triton" or (backend == "auto" and sixteen and rows.is_cuda)
         selections.append(_Selection(rows, k, sub, group, passes, frame))
     waiting = [s for s in selections if s.result is None]
-    if waiting:  # the one sync: how many keys reach each level's floor
-        counts = torch.stack([torch.stack([s.at_least.max(), s.above.max()]) for s in waiting])
-        candidates = [
-            selection.finish(at_least, above)
-            for selection, (at_least, above) in zip(waiting, counts.tolist(), strict=True)
-        ]
+    if waiting:  # the one sync: how many keys reached each level's floor
+        reached = torch.stack([s.reached.max() for s in waiting]).tolist()
+        candidates = [s.finish(most) for s, most in zip(waiting, reached, strict=True)]
         _best_of_levels(waiting, candidates)
     return [s.result for s in selections]
 
@@ -441,8 +439,8 @@ class _Selection:
         )  # fmt: skip
 
     def _floor(self):
-        """Pass 0, the floor, and how many keys reach it (`at_least`, [N]) and pass it
-        (`above`)."""
+        """Pass 0, the floor, and every key reaching it written (`keys`, `positions`) where
+        the buffer holds them, all counted (`reached`, [N])."""
         n, length = self.rows.shape
         device = self.rows.device
         self.bits = self.rows.view(torch.int16)
@@ -455,8 +453,10 @@ class _Selection:
             self.floor = self.maxima.topk(self.k, dim=1).values[:, -1].contiguous()
         else:  # fewer sub-chunks than k (a level of under 16 k values): no floor
             self.floor = torch.zeros(n, dtype=torch.int32, device=device)
-        self.above, self.equal = self._count(self.floor)
-        self.at_least = self.above + self.equal.sum(1)
+        width = WIDTH_FACTOR * self.k
+        self.keys = torch.full((n, width), -1, dtype=torch.int32, device=device)
+        self.positions = torch.empty_like(self.keys)
+        self.reached = self._write(self.floor, self.keys, self.positions, strict=False)
 
     def _count(self, least):
         n = len(self.rows)
@@ -465,20 +465,17 @@ class _Selection:
         self._launch(_count_at_least, self.group, self.bits, self.maxima, least, above, equal)
         return above, equal
 
-    def finish(self, at_least: int, above: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """With the most keys a row has at (`at_least`) and above (`above`) the floor: every
-        key reaching it where they fit the buffer, else the k best by value and position
-        from the keys above the k-th largest key and the first of its ties (the floor, where
-        fewer than k keys pass it): the candidates' (keys, positions), [N, WIDTH_FACTOR * k]
-        each, for _best_of_levels."""
-        width = WIDTH_FACTOR * self.k
-        keys = torch.full((len(self.rows), width), -1, dtype=torch.int32, device=self.rows.device)
-        positions = torch.empty_like(keys)
-        if at_least <= width:
-            self._write(self.floor, keys, positions, strict=False)
-        else:
-            kth, passing, equal = self.floor, self.above, self.equal
-            if above >= self.k:  # a row has k keys above its floor: find the k-th key
+    def finish(self, reached: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """With the most keys a row has at its floor (`reached`): the keys written where they
+        fit the buffer, else the k best by value and position from the keys above the k-th
+        largest key and the first of its ties (the floor, where fewer than k keys pass it):
+        the candidates' (keys, positions), [N, WIDTH_FACTOR * k] each, for _best_of_levels."""
+        keys, positions = self.keys, self.positions
+        if reached > keys.shape[1]:
+            keys.fill_(-1)
+            passing, equal = self._count(self.floor)
+            kth = self.floor
+            if int(passing.max()) >= self.k:  # a row has k keys above its floor: the k-th
                 kth = self._kth()
                 passing, equal = self._count(kth)
             self._write(kth, keys, positions, strict=True)  # `passing` of them, < k
@@ -487,7 +484,7 @@ class _Selection:
             slot = (passing[:, None] + before).to(torch.int32)
             self._launch(
                 _write_ties, self.group, self.bits, kth, take.to(torch.int32), slot, keys,
-                positions, width,
+                positions, keys.shape[1],
             )  # fmt: skip
         return keys, positions
 
@@ -504,12 +501,15 @@ class _Selection:
         low, _ = _kth_digit(low_counts, self.k - higher)
         return (high * 256 + low).to(torch.int32).contiguous()
 
-    def _write(self, least, keys, positions, strict: bool):
+    def _write(self, least, keys, positions, strict: bool) -> torch.Tensor:
+        """Every key reaching `least` (strict: above it) into the buffers, where they hold
+        them; returns [N] how many there were."""
         count = torch.zeros(len(self.rows), dtype=torch.int32, device=self.rows.device)
         self._launch(
             _write_candidates, self.group, self.bits, self.maxima, least, count, keys,
             positions, keys.shape[1], STRICT=strict,
         )  # fmt: skip
+        return count
 
 
 def _select_torch(rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
