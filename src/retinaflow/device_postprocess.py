@@ -39,7 +39,7 @@ from torchvision.ops import boxes as box_ops
 
 from .batched_nms import batched_greedy_nms
 from .postprocess import BOX_CODER, PostprocessSettings, original_scale
-from .radix_topk import Frame, top_k_levels
+from .radix_topk import MIN_SUB, Frame, top_k_levels
 
 NMS_PREFIX = 1000  # an image's best candidates NMS sees first (all if they keep too few)
 
@@ -101,30 +101,30 @@ def _flat_logits(class_map: torch.Tensor) -> tuple[torch.Tensor, bool, Frame | N
     layout or the interior of padded grids (the int8 head's maps); whether that order is
     channels-last (location, anchor, class) rather than NCHW's (anchor, class, location);
     and the padded grids' Frame (L counts the frame), or None."""
-    n, channels, h, w = class_map.shape
+    n = class_map.shape[0]
     nhwc = class_map.permute(0, 2, 3, 1)
     if nhwc.is_contiguous():
         return nhwc.reshape(n, -1), True, None
-    frame = _frame_around(class_map)
-    if frame is not None:
-        start = class_map.storage_offset() - (frame.cols + 1) * channels
-        return class_map.as_strided((n, frame.length), (frame.length, 1), start), True, frame
+    padded = _padded_rows(class_map)
+    if padded is not None:
+        rows, frame = padded
+        return rows, True, frame
     return class_map.reshape(n, -1), False, None
 
 
-def _frame_around(class_map: torch.Tensor) -> Frame | None:
-    """The Frame of the padded grids whose interior `class_map` views (channels-last, a
-    one-pixel frame, images one after another: triton_conv's padded flat layout), where
-    that is what it is and the top-k can read it (pixels of 16 values or more); else None."""
+def _padded_rows(class_map: torch.Tensor) -> tuple[torch.Tensor, Frame] | None:
+    """([N, L] the padded grids, their Frame) where `class_map` views their interior
+    (channels-last, a one-pixel frame, images one after another: triton_conv's padded flat
+    layout) and the top-k can read them (pixels of MIN_SUB values or more); else None."""
     n, channels, h, w = class_map.shape
     frame = Frame(h + 2, w + 2, channels)
     strides = (frame.length, frame.cols * channels, channels, 1)
     start = class_map.storage_offset() - (frame.cols + 1) * channels
     stored = class_map.untyped_storage().nbytes() // class_map.element_size()
     fits = start >= 0 and start + n * frame.length <= stored
-    if class_map.permute(0, 2, 3, 1).stride() == strides and fits and channels >= 16:
-        return frame
-    return None
+    if class_map.permute(0, 2, 3, 1).stride() != strides or not fits or channels < MIN_SUB:
+        return None
+    return class_map.as_strided((n, frame.length), (frame.length, 1), start), frame
 
 
 def _deltas(box_map: torch.Tensor, image, anchor, location) -> torch.Tensor:
@@ -151,7 +151,7 @@ def _level_rows(class_map, box_map, index, channels_last, frame):
     if channels_last:  # index = location * (A*K) + anchor * K + class
         location, rest = index // channels, index % channels
         if frame is not None:  # a pixel of the padded grid -> of the interior
-            location = (location // frame.cols - 1) * w + location % frame.cols - 1
+            location = frame.interior_pixel(location)
         anchor, label = rest // num_classes, rest % num_classes
     else:  # index = anchor * (K*H*W) + class * (H*W) + location
         anchor, rest = index // (num_classes * h * w), index % (num_classes * h * w)

@@ -51,6 +51,7 @@ import triton  # noqa: E402  isort: skip
 import triton.language as tl  # noqa: E402  isort: skip
 
 SUB = 1024  # values of a sub-chunk at most: its maximum decides whether later passes read it
+MIN_SUB = 16  # and at least (a framed row's pixel holds at least this many: Frame)
 GROUP = 16  # sub-chunks a program takes in passes 1-3 (8 in pass 0)
 # pass 0 on float16 takes the floats' maximum (H200, P3 at batch 32: 0.96 ms against 1.51
 # for the keys'); bfloat16 takes the keys' (the interpreter holds bfloat16 as float32)
@@ -81,6 +82,10 @@ class Frame:
         """[N, length] padded rows -> [N, (rows-2)*(cols-2)*pixel] their interiors (a copy)."""
         grid = rows.reshape(len(rows), self.rows, self.cols, self.pixel)
         return grid[:, 1:-1, 1:-1].reshape(len(rows), -1)
+
+    def interior_pixel(self, pixel: torch.Tensor) -> torch.Tensor:
+        """A pixel of the padded grid (inside the frame) -> its index in the interior."""
+        return (pixel // self.cols - 1) * (self.cols - 2) + pixel % self.cols - 1
 
     def padded_position(self, position: torch.Tensor) -> torch.Tensor:
         """A position in the interior -> the same value's position in the padded row."""
@@ -380,10 +385,10 @@ def top_k_levels(
             raise ValueError(
                 f"top_k_rows: the Triton passes take float16/bfloat16, not {rows.dtype}"
             )
-        if frame is not None and (rows.shape[1] != frame.length or frame.pixel < 16):
+        if frame is not None and (rows.shape[1] != frame.length or frame.pixel < MIN_SUB):
             raise ValueError(
                 f"top_k_levels: rows {tuple(rows.shape)} are not padded grids of {frame} "
-                "(a pixel of at least 16 values)"
+                f"(a pixel of at least {MIN_SUB} values)"
             )
         passes = backend == "triton" or (backend == "auto" and sixteen and rows.is_cuda)
         selections.append(_Selection(rows, k, sub, group, passes, frame))
@@ -407,7 +412,7 @@ class _Selection:
         # sub-chunks small enough that a level has k of them (a floor), where it can (the
         # frame's count -inf); in a framed row no larger than a pixel (then they span two
         # pixels at most)
-        self.sub = max(16, min(sub, 1 << max(0, (counted // max(1, self.k)).bit_length() - 1)))
+        self.sub = max(MIN_SUB, min(sub, 1 << max(0, (counted // max(1, self.k)).bit_length() - 1)))
         if frame is not None:
             self.sub = min(self.sub, 1 << (frame.pixel.bit_length() - 1))
         self.result = None
