@@ -34,5 +34,8 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests workflow/scripts scripts
 	$(BIN)/snakefmt Snakefile workflow/rules
 
+# The workflow's outputs; benchmarks/ keeps its committed records (*.md, records/) and loses the
+# per-job Snakemake benchmark folders.
 clean:
-	rm -rf data models builds preds results logs benchmarks .snakemake
+	rm -rf data models builds preds results logs .snakemake
+	rm -rf $(filter-out benchmarks/records benchmarks/%.md,$(wildcard benchmarks/*))
