@@ -381,6 +381,7 @@ def test_gpu_benchmark_runs_on_the_cpu(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert printed.startswith("environment: torch ")
     assert printed.rstrip().splitlines()[-1] == f"figures: {out}"
+    assert "pipe img/s" in printed and "2 batches in flight" in printed
     record = json.loads(out.read_text())
     rows = record["results"]
     assert [(r["variant"], r["batch"]) for r in rows] == [
@@ -390,7 +391,8 @@ def test_gpu_benchmark_runs_on_the_cpu(tmp_path, capsys):
     ]
     for row in rows:
         assert "error" not in row, row
-        assert all(row[s] > 0 for s in ("h2d", "head", "post", "post_dense", "e2e"))
+        assert all(row[s] > 0 for s in ("h2d", "head", "post", "post_dense", "e2e", "pipelined"))
+        assert row["pipelined_img_s"] == pytest.approx(2e3 / row["pipelined"])
         assert row["runner"]["device_name"] == record["environment"]["device_name"]
     assert rows[0]["max_rel_error_vs_fp32"] < 1e-5
     # int8: 5 quantized layers of ~0.5% relative noise each (per-tensor max scales, 127
@@ -418,7 +420,7 @@ def test_gpu_benchmark_times_onnx_runtime_in_both_precisions(tmp_path, capsys):
     ]
     for row in rows:
         assert "error" not in row, row
-        assert row["h2d"] is None and all(row[s] > 0 for s in ("head", "post", "e2e"))
+        assert row["h2d"] is None and all(row[s] > 0 for s in ("head", "post", "e2e", "pipelined"))
     assert rows[0]["max_rel_error_vs_fp32"] < 1e-5  # the same float32 arithmetic, reordered
     # float16: ~5e-4 relative a rounding, compounded over the demo's ~20 layers to ~1e-3
     # (measured 9e-4); a map left in float32 or a wrong cast would give 0 or ~1
@@ -538,3 +540,29 @@ def test_loadgen_runs_a_reduced_precision_variant(tmp_path, scenario):
     assert runner["dtype"] == "bfloat16" and runner["channels_last"] is True
     assert runner["cuda_graphs"] is False and "CUDA device" in runner["cuda_graphs_reason"]
     assert record["stages_ms"]["inference"] > 0 and record["stages_ms"]["postprocess"] > 0
+
+
+def test_pipelined_timing_runs_every_thread_and_raises_a_failure():
+    """benchmarks.gpu.pipelined_ms: each of the threads makes its untimed call and its timed
+    ones; a step that fails in one thread is raised in the caller, the others let go."""
+    import threading
+
+    from retinaflow.benchmarks.gpu import pipelined_ms
+
+    calls, lock = [], threading.Lock()
+
+    def step():
+        with lock:
+            calls.append(threading.get_ident())
+
+    assert pipelined_ms(step, 3, 4) > 0
+    assert len(calls) == 3 * 5 and len(set(calls)) == 3
+
+    first = threading.Lock()
+
+    def failing():  # the first call of all fails, the other thread's go through
+        if first.acquire(blocking=False):
+            raise ValueError("broken step")
+
+    with pytest.raises(ValueError, match="broken step"):
+        pipelined_ms(failing, 2, 2)

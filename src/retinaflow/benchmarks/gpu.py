@@ -8,7 +8,11 @@ the same converted to float16 (onnxruntime.transformers.float16, float16 input a
 torch-fp16 has), their head timed with IO binding (the input and the maps on the device, no
 host copy: what the PyTorch rows' head stage times). CUDA events time the stages after warm-up
 calls (the first call, with its compile or graph capture, is timed on its own); a table comes
-last, and a JSON holds every figure.
+last, and a JSON holds every figure. `pipelined` is the throughput LoadGen's Offline workers
+can reach: `--in-flight` threads each calling the Detector (host batch -> detections), one
+batch's post-processing beside another's head, timed by the wall clock; on the H200 it ran
+1,219 img/s where LoadGen's Offline test gave 1,035-1,085 (benchmarks/gpu-h200.md, ninth
+lease).
 
     python -m retinaflow.benchmarks gpu --arch resnext50_32x4d_fpn --size 800 \
         --batch-sizes 8 32 64 --variants torch torch-fp16 torch-bf16 onnx onnx-fp16
@@ -37,7 +41,7 @@ from pathlib import Path
 
 VARIANTS = ("torch", "torch-fp16", "torch-bf16", "torch-int8", "onnx", "onnx-fp16")
 ONNX_VARIANTS = ("onnx", "onnx-fp16")
-STAGES = ("h2d", "head", "post", "post_dense", "e2e")
+STAGES = ("h2d", "head", "post", "post_dense", "e2e", "pipelined")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -76,6 +80,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3, help="untimed calls after the first")
     p.add_argument("--iters", type=int, default=20, help="timed calls per stage")
     p.add_argument("--threads", type=int, default=4, help="CPU threads (PyTorch, ORT)")
+    p.add_argument(
+        "--in-flight",
+        type=int,
+        default=2,
+        help="batches in flight for the pipelined figure: threads calling the Detector, as "
+        "LoadGen's workers (perf.workers)",
+    )
     p.add_argument("--json", type=Path, help="where the figures go (default gpu-<device>.json)")
     p.add_argument("--dry-run", action="store_true", help="print the plan, time nothing")
     args = p.parse_args(argv)
@@ -83,6 +94,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.size = args.size or (800 if real else 320)
     args.num_classes = args.num_classes or (264 if real else 6)
     args.json = args.json or Path(f"gpu-{args.device}.json")
+    if args.in_flight < 1:
+        p.error(f"--in-flight must be at least 1, got {args.in_flight}")
     return args
 
 
@@ -146,6 +159,47 @@ class Clock:
 
     def median(self, fn, iters: int) -> float:
         return statistics.median(self(fn) for _ in range(iters))
+
+
+def pipelined_ms(step, threads: int, iters: int) -> float:
+    """Wall-clock ms a batch with `threads` threads each running `step` (host batch ->
+    detections) `iters` times, after one untimed call each (a thread's CUDA graph is captured
+    on its first call); the clock runs from all threads' start to the last one's end."""
+    import threading
+
+    ready = threading.Barrier(threads + 1)
+    errors = []
+
+    def work():
+        try:
+            step()
+            ready.wait()
+            ready.wait()
+            for _ in range(iters):
+                step()
+            ready.wait()
+        except threading.BrokenBarrierError:  # another thread failed
+            pass
+        except Exception as err:  # raised in the caller; the others are let go
+            errors.append(err)
+            ready.abort()
+
+    pool = [threading.Thread(target=work, daemon=True) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    try:
+        ready.wait()
+        started = time.perf_counter()
+        ready.wait()
+        ready.wait()
+        wall = time.perf_counter() - started
+    except threading.BrokenBarrierError:
+        wall = None
+    for thread in pool:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return 1e3 * wall / (threads * iters)
 
 
 def dense_maps(maps):
@@ -245,6 +299,10 @@ def time_torch(config, head, batch, host, reference, detector, clock, args) -> d
     figures["e2e"] = clock.median(
         lambda: detector.postprocess_maps(runner.lend(host), originals), args.iters
     )
+    from ..detector import Detector
+
+    piped = Detector(runner, args.arch, args.size, detector.settings)
+    figures["pipelined"] = pipelined_ms(lambda: piped(host, originals), args.in_flight, args.iters)
     settings = runner.settings()
     record = {
         **figures,
@@ -323,6 +381,9 @@ def time_onnxruntime(onnx_path, batch, host, reference, detector, clock, args) -
         "e2e": clock.median(
             lambda: detector.postprocess_maps(runner(images), originals), args.iters
         ),
+        "pipelined": pipelined_ms(
+            lambda: detector.postprocess_maps(runner(images), originals), args.in_flight, args.iters
+        ),
         "first_call_s": round(first, 3),
         "max_rel_error_vs_fp32": relative_error(reference, maps),
         "runner": {**runner_settings(runner), "dtype": np.dtype(dtype).name},
@@ -348,7 +409,7 @@ def table(rows: list[dict]) -> str:
     head = (
         f"{'variant':<11}{'compile':<16}{'graphs':<7}{'fuse':<5}{'batch':>6}"
         + "".join(f"{s + ' ms':>15}" for s in STAGES)
-        + f"{'head img/s':>11}{'e2e img/s':>10}{'rel err':>9}{'first s':>9}"
+        + f"{'head img/s':>11}{'e2e img/s':>10}{'pipe img/s':>11}{'rel err':>9}{'first s':>9}"
     )
     lines = [head]
     for row in rows:
@@ -362,6 +423,7 @@ def table(rows: list[dict]) -> str:
         stages = "".join(f"  {ms(row[s])}" for s in STAGES)
         lines.append(
             f"{left}{stages}{row['head_img_s']:11.1f}{row['e2e_img_s']:10.1f}"
+            f"{row['pipelined_img_s']:11.1f}"
             f"{row['max_rel_error_vs_fp32']:9.1e}{row['first_call_s']:9.2f}"
         )
     return "\n".join(lines)
@@ -459,6 +521,7 @@ def main(argv=None) -> int:
                     )
                 row["head_img_s"] = 1e3 * batch / row["head"]
                 row["e2e_img_s"] = 1e3 * batch / row["e2e"]
+                row["pipelined_img_s"] = 1e3 * batch / row["pipelined"]
                 print(
                     "   "
                     + ", ".join(f"{s} {row[s]:.2f} ms" for s in STAGES if row[s] is not None)
@@ -487,6 +550,7 @@ def _finish(args, env: dict, rows: list[dict]) -> int:
             "post": "Detector.postprocess_maps on the head's maps where they are (ms a batch)",
             "post_dense": "the same on dense maps: 1000 candidates a level (worst case)",
             "e2e": "pinned host batch -> detections: copy, head, post-processing (ms a batch)",
+            "pipelined": "the same from --in-flight threads at once: wall ms a batch",
         },
         "results": rows,
     }
@@ -497,6 +561,7 @@ def _finish(args, env: dict, rows: list[dict]) -> int:
     print(
         "stages: ms a batch (median); h2d pinned copy to the device; post on the head's maps, "
         "post_dense on 1000 candidates a level; e2e the whole way, host batch -> detections; "
+        f"pipelined the same, {args.in_flight} batches in flight (wall ms a batch); "
         "rel err: largest relative L2 error of a map against fp32 eager (maps of RMS < 2^-14 left "
         "out); first s: the first call (compile, autotuning, graph capture)."
     )
