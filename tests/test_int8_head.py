@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from retinaflow import triton_conv
 from retinaflow.device_postprocess import _flat_logits
+from retinaflow.model.head import NUM_LEVELS
 from retinaflow.model.int8_head import (
     Int8Head,
     calibrate,
@@ -129,6 +130,29 @@ def test_int8_head_gives_the_float_heads_maps():
         assert _flat_logits(got)[2] is not None
         cosine = F.cosine_similarity(got.float().flatten(), want.flatten(), dim=0)
         assert cosine > 0.99
+
+
+def test_each_level_and_tower_is_a_chain_of_its_own():
+    """heads() runs each (level, tower) chain on a stream of its own on CUDA, which is right
+    only if a chain needs nothing of another (no shared buffer, no order). Here, one chain
+    after another: with every other level's input replaced by other values, a level's two
+    maps stay those of the whole call bit for bit (int8 sums are exact), the others change;
+    and `concurrent` off changes nothing."""
+    head = load_head(WEIGHTS, **MODEL)
+    int8 = Int8Head(head, calibrate(head, [demo_images(1, seed=1)]))
+    levels = NUM_LEVELS
+    with torch.inference_mode():
+        packed = int8.packed_features(demo_images(2, seed=2))
+        other = int8.packed_features(demo_images(2, seed=3))
+        whole = int8.heads(packed)
+        for level in range(levels):
+            mixed = [packed[i] if i == level else other[i] for i in range(levels)]
+            maps = int8.heads(mixed)
+            for index in range(2 * levels):  # class maps, then box maps
+                same = torch.equal(maps[index], whole[index])
+                assert same == (index % levels == level), (level, index)
+        int8.concurrent = False
+        assert all(torch.equal(a, b) for a, b in zip(int8.heads(packed), whole, strict=True))
 
 
 def test_calibration_missing_a_tensor_is_refused():
