@@ -137,7 +137,7 @@ def test_each_level_and_tower_is_a_chain_of_its_own():
     only if a chain needs nothing of another (no shared buffer, no order). Here, one chain
     after another: with every other level's input replaced by other values, a level's two
     maps stay those of the whole call bit for bit (int8 sums are exact), the others change;
-    and `concurrent` off changes nothing."""
+    and `concurrent` on or off changes nothing."""
     head = load_head(WEIGHTS, **MODEL)
     int8 = Int8Head(head, calibrate(head, [demo_images(1, seed=1)]))
     levels = NUM_LEVELS
@@ -151,7 +151,7 @@ def test_each_level_and_tower_is_a_chain_of_its_own():
             for index in range(2 * levels):  # class maps, then box maps
                 same = torch.equal(maps[index], whole[index])
                 assert same == (index % levels == level), (level, index)
-        int8.concurrent = False
+        int8.concurrent = not int8.concurrent
         assert all(torch.equal(a, b) for a, b in zip(int8.heads(packed), whole, strict=True))
 
 
