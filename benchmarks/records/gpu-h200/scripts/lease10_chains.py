@@ -1,7 +1,7 @@
 """Ready for the next lease (not run yet): the int8 heads' chains on streams of their own
 (Int8Head.concurrent, model/int8_head.py, off by default until this has run) against one
-after another (issue 13); if they win, the default goes on. From the
-repository root on nvidia-h200 with .whl carried, about 3 minutes:
+after another (issue 13); if they win, the default goes on. lease10_b.sh runs it; alone, from
+the repository root on nvidia-h200 with .whl carried, about 3 minutes:
 
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
     PYTHONPATH=$PWD/src:/tmp/site python3 benchmarks/records/gpu-h200/scripts/lease10_chains.py
