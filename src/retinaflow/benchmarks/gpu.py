@@ -85,7 +85,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=int,
         default=2,
         help="batches in flight for the pipelined figure: threads calling the Detector, as "
-        "LoadGen's workers (perf.workers)",
+        "LoadGen's Offline workers do",
     )
     p.add_argument("--json", type=Path, help="where the figures go (default gpu-<device>.json)")
     p.add_argument("--dry-run", action="store_true", help="print the plan, time nothing")
