@@ -165,7 +165,8 @@ class Int8Head(nn.Module):
         placed = self._on(device)
         chains = [(tower, level) for tower in self.quantized for level in range(len(packed))]
         maps = {}
-        with _forked(device, len(chains), self.concurrent) as streams:
+        forked = self.concurrent and device.type == "cuda"
+        with _forked(device, len(chains), forked) as streams:
             for (tower, level), stream in zip(chains, streams, strict=True):
                 buffer, size = packed[level]
                 with stream:
@@ -174,11 +175,7 @@ class Int8Head(nn.Module):
                     for weight, scale, bias, relu, out in placed[tower, level]:
                         x = triton_conv.conv3x3(x, shape, weight, scale, bias, relu, out)
                     maps[tower, level] = x.permute(0, 3, 1, 2)
-        if (
-            self.concurrent
-            and device.type == "cuda"
-            and not torch.cuda.is_current_stream_capturing()
-        ):
+        if forked and not torch.cuda.is_current_stream_capturing():
             current = torch.cuda.current_stream(device)
             for m in maps.values():  # a side stream's memory: not reused before these reads
                 m.record_stream(current)
@@ -202,10 +199,10 @@ _streams = threading.local()  # per thread: device -> side streams for heads()' 
 def _forked(
     device: torch.device, count: int, enabled: bool
 ) -> Iterator[list[AbstractContextManager]]:
-    """`count` contexts, each for one chain of work: on CUDA (enabled) side streams that
-    start after the current stream's work so far and that the current stream waits for at
-    the end (a fork and a join, what CUDA graph capture allows); elsewhere no-ops."""
-    if not enabled or device.type != "cuda":
+    """`count` contexts, each for one chain of work: `enabled` (CUDA `device` only), side
+    streams that start after the current stream's work so far and that the current stream
+    waits for at the end (a fork and a join, what CUDA graph capture allows); else no-ops."""
+    if not enabled:
         yield [nullcontext()] * count
         return
     pool = getattr(_streams, "by_device", None)
