@@ -103,7 +103,7 @@ def test_a_channels_last_levels_rows_are_read_in_place():
 
 def test_ties_past_the_buffer_are_taken_by_position(monkeypatch):
     """Rows of few values (random weights' maps: a handful of distinct float16 logits) have
-    thousands of ties at the k-th place, more than the WIDTH_FACTOR * k buffer holds: the
+    thousands of ties at the k-th place, more than a buffer of 8 * k holds: the
     floor is then the k-th key, fewer than k keys pass it, and the first of its ties by
     position fill the rest, with no histogram and no torch ops."""
     from retinaflow import radix_topk
@@ -118,7 +118,9 @@ def test_ties_past_the_buffer_are_taken_by_position(monkeypatch):
     few = (torch.randint(0, 3, (2, 3000), generator=gen) * 0.25 - 1).half()
     for rows in (torch.full((2, 3000), -1.0, dtype=torch.float16), few):
         for k in (37, 100):
-            _assert_oracle(rows, k, "triton")  # > 1,000 ties > 8 * 100
+            values, positions = top_k_rows(rows, k, backend="triton", width_factor=8, **SMALL)
+            want_values, want_positions = _oracle(rows, k)  # > 1,000 ties > 8 * 100
+            assert torch.equal(positions, want_positions) and torch.equal(values, want_values)
     assert calls == []
 
 
@@ -147,10 +149,41 @@ def test_a_loose_floor_takes_the_exact_kth_key(monkeypatch):
     calls = []
     kth = radix_topk._Selection._kth
     monkeypatch.setattr(radix_topk._Selection, "_kth", lambda self: calls.append(1) or kth(self))
-    rows = torch.randn(2, 3000, generator=torch.Generator().manual_seed(6))
+    rows = torch.randn(2, 3000, generator=torch.Generator().manual_seed(6)).half()
     rows[:, :640] = 100 + torch.arange(640) / 8
-    _assert_oracle(rows.half(), 37, "triton")
+    values, positions = top_k_rows(rows, 37, backend="triton", width_factor=8, **SMALL)
+    want_values, want_positions = _oracle(rows, 37)
+    assert torch.equal(positions, want_positions) and torch.equal(values, want_values)
     assert calls == [1]
+
+
+def test_a_flat_regions_keys_fit_the_buffer(monkeypatch):
+    """An image's flat region gives every pixel there the same logits, so its best value
+    reaches the floor once a pixel: 300 pixels of 48 values, 280 of them flat, k = 20. The
+    default buffer (32 * k = 640 keys a row) holds those 280 keys and the rows' topk reads
+    them with no count pass; a buffer of 8 * k (160) overflows and takes the count pass: both
+    give the sort's answer, and a second level whose keys fill fewer columns shares the one
+    topk."""
+    from retinaflow import radix_topk
+    from retinaflow.radix_topk import top_k_levels
+
+    counts = []
+    count = radix_topk._Selection._count
+    monkeypatch.setattr(
+        radix_topk._Selection, "_count", lambda self, least: counts.append(1) or count(self, least)
+    )
+    gen = torch.Generator().manual_seed(10)
+    pixels = torch.randn(2, 300, 48, generator=gen) - 3
+    pixels[:, 10:290] = torch.randn(48, generator=gen)  # the flat region: one pixel repeated
+    flat = pixels.reshape(2, -1).half()
+    sparse = _rows("random", torch.float16)
+    for factor, overflows in ((radix_topk.WIDTH_FACTOR, False), (8, True)):
+        counts.clear()
+        results = top_k_levels([flat, sparse], 20, "triton", width_factor=factor, **SMALL)
+        for rows, (values, positions) in zip((flat, sparse), results, strict=True):
+            want_values, want_positions = _oracle(rows, 20)
+            assert torch.equal(positions, want_positions) and torch.equal(values, want_values)
+        assert bool(counts) == overflows
 
 
 def _framed(interior, rows, cols, frame_value):

@@ -20,7 +20,7 @@ from retinaflow.batched_nms import (
     _suppression,
     batched_greedy_nms,
 )
-from retinaflow.triton_nms import MAX_BOXES, greedy_nms_ranked
+from retinaflow.triton_nms import MAX_BOXES, TILE, greedy_nms_ranked
 
 from .test_device_postprocess import (
     _assert_torchvision_kept,
@@ -163,13 +163,81 @@ def test_backend_choice(monkeypatch):
 
 
 def test_kernel_limits():
-    """The kernel takes float32 boxes and at most MAX_BOXES an image (batched_greedy_nms's
-    "auto" runs wider lists in torch, and so must its constant say)."""
+    """The kernel takes float32 boxes and tiles of a power of two (16 or more); batched_nms
+    knows the one-tile kernel's width without importing triton, and so must its constant
+    say."""
     assert batched_nms.TRITON_MAX_BOXES == MAX_BOXES
-    with pytest.raises(ValueError, match="at most"):
-        greedy_nms_ranked(torch.zeros(1, MAX_BOXES + 1, 4), torch.ones(1, MAX_BOXES + 1) > 0, 0.5)
     with pytest.raises(ValueError, match="float32"):
         greedy_nms_ranked(torch.zeros(1, 3, 4, dtype=torch.float64), torch.ones(1, 3) > 0, 0.5)
+    for tile in (8, 48):
+        with pytest.raises(ValueError, match="power of two of 16 or more, not"):
+            greedy_nms_ranked(torch.zeros(1, 3, 4), torch.ones(1, 3) > 0, 0.5, tile=tile)
+
+
+def test_auto_backend_choice():
+    """The "auto" backend takes the kernel for float32 boxes on CUDA: up to MAX_BOXES an image,
+    wider lists only with TILED_WIDE_LISTS (off until timed on a GPU); never on the CPU."""
+    choose = batched_nms.auto_backend
+    assert choose(True, torch.float32, MAX_BOXES) == "triton"
+    assert choose(True, torch.float64, 10) == "torch"
+    assert choose(False, torch.float32, 10) == "torch"
+    assert batched_nms.TILED_WIDE_LISTS is False
+    assert choose(True, torch.float32, MAX_BOXES + 1) == "torch"
+    batched_nms.TILED_WIDE_LISTS = True
+    try:
+        assert choose(True, torch.float32, 5000) == "triton"
+        assert choose(False, torch.float32, 5000) == "torch"
+    finally:
+        batched_nms.TILED_WIDE_LISTS = False
+
+
+def _per_tile(ranked, valid, tile):
+    """Each tile's NMS on its own, as if no box of an earlier tile were kept."""
+    parts = [
+        _fixed_point(ranked[:, i : i + tile], valid[:, i : i + tile])
+        for i in range(0, ranked.shape[1], tile)
+    ]
+    return torch.cat(parts, 1)
+
+
+@pytest.mark.parametrize("tile", [16, 64])
+@pytest.mark.parametrize("limit", [None, 0, 1, 7, 30])
+def test_tiles_give_the_one_walks_keep_mask(tile, limit):
+    """The tiled walk (a tile's boxes first meet every box kept in the earlier tiles) keeps
+    what one walk over the whole list keeps, with and without a limit, on images where boxes
+    kept in one tile suppress boxes of later ones (tiles alone would keep more: checked):
+    suppression chains crossing tile boundaries, crowded random boxes with tied scores,
+    ties and identical boxes, padding between, an empty image."""
+    gen = torch.Generator().manual_seed(tile)
+    crowded = _random_boxes(150, gen, spread=30.0, size=20.0)
+    images = _chain_images()[:2] + [
+        (crowded, (torch.rand(150, generator=gen) * 10).round() / 10),
+        _tie_images()[0][0],
+        _image(torch.zeros(0, 4).tolist(), []),
+    ]
+    ranked, valid = _ranked(*_padded(images, seed=tile))
+    whole = _fixed_point(ranked, valid)
+    assert not torch.equal(_per_tile(ranked, valid, tile), whole)  # tiles meet earlier tiles
+    expected = whole if limit is None else whole & (whole.cumsum(1) <= limit)
+    assert torch.equal(greedy_nms_ranked(ranked, valid, 0.5, limit, tile=tile), expected)
+
+
+def test_wider_lists_than_the_registers_hold_run_in_tiles():
+    """Lists of more than MAX_BOXES boxes (an image's whole candidate list) run the tiled
+    kernel in tiles of TILE: crowded boxes, so that the first tile keeps fewer than the limit
+    and the walk goes on into the next, and a second image that reaches its limit early."""
+    gen = torch.Generator().manual_seed(21)
+    width = MAX_BOXES + 52
+    crowded = _random_boxes(width, gen, spread=10.0, size=10.0)
+    spread = _random_boxes(width, gen, spread=4000.0, size=30.0)
+    scores = torch.rand(2, width, generator=gen)
+    ranked, valid = _ranked(torch.stack([crowded, spread]), scores, torch.ones(2, width) > 0)
+    whole = _fixed_point(ranked, valid)
+    limit = 300
+    first_tile_kept = whole[:, :TILE].sum(1)
+    assert first_tile_kept[0] < limit <= first_tile_kept[1]
+    expected = whole & (whole.cumsum(1) <= limit)
+    assert torch.equal(greedy_nms_ranked(ranked, valid, 0.5, limit), expected)
 
 
 @pytest.mark.parametrize("limit", [0, 1, 7, 30, 1000])

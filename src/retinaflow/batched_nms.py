@@ -20,9 +20,12 @@ any device.
 On CUDA, for up to triton_nms.MAX_BOXES boxes an image, the greedy pass runs in one Triton
 kernel (triton_nms: one program per image, the same IoU operations, no host sync, no [B, P,
 P] matrix). Otherwise it is a fixed point (`_greedy_fixed_point`), found by iterating one
-batched step for all images together, with a host sync every CHECK_EVERY steps; wider lists
-(the rare fallback where an image's whole candidate list runs) take this path on the GPU too,
-their boxes being more than the kernel's registers hold.
+batched step for all images together, with a host sync every CHECK_EVERY steps. Wider lists
+(an image's whole candidate list, up to 5,000, where its best 1,000 keep fewer than
+detections_per_img: on the CPU, 1 of the demo's first 16 images at 800 with trained-like
+logits) take that path on the GPU too, unless TILED_WIDE_LISTS sends them to the kernel's
+tiled form (triton_nms: tiles of 1,024 boxes, each meeting the boxes kept before it): off
+until timed on a GPU against the fixed point (benchmarks/gpu-h200.md, tenth lease).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ CHECK_EVERY = 4  # fixed-point steps between two convergence checks (one host sy
 
 BACKENDS = ("auto", "torch", "triton")
 TRITON_MAX_BOXES = 2048  # triton_nms.MAX_BOXES, here so that "auto" need not import triton
+TILED_WIDE_LISTS = False  # "auto": wider lists in triton_nms's tiled kernel (else the torch one)
 
 
 def batched_greedy_nms(
@@ -55,15 +59,15 @@ def batched_greedy_nms(
     their order along P), which `sort(stable=True)` gives here on any device.
 
     `backend`: "auto" runs the greedy pass in triton_nms's kernel for float32 boxes on CUDA
-    and at most TRITON_MAX_BOXES an image, else in torch (`_greedy_fixed_point`); "torch" or
-    "triton" forces one (the tests run "triton" on the CPU, in Triton's interpreter).
+    and at most TRITON_MAX_BOXES an image (any number with TILED_WIDE_LISTS), else in torch
+    (`_greedy_fixed_point`); "torch" or "triton" forces one (the tests run "triton" on the
+    CPU, in Triton's interpreter).
     `limit`: each image's first `limit` kept boxes, by score, only (the Triton pass stops
     there)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is none of {BACKENDS}")
     if backend == "auto":
-        fits = boxes.dtype == torch.float32 and boxes.shape[1] <= TRITON_MAX_BOXES
-        backend = "triton" if boxes.is_cuda and fits else "torch"
+        backend = auto_backend(boxes.is_cuda, boxes.dtype, boxes.shape[1])
     order = _score_order(scores, valid)
     ranked = boxes.gather(1, order[:, :, None].expand(-1, -1, 4))
     valid_ranked = valid.gather(1, order)
@@ -76,6 +80,12 @@ def batched_greedy_nms(
         if limit is not None:
             keep &= keep.cumsum(1) <= limit
     return torch.zeros_like(keep).scatter_(1, order, keep)
+
+
+def auto_backend(cuda: bool, dtype: torch.dtype, width: int) -> str:
+    """The "auto" backend's choice for boxes on CUDA or not, of `dtype`, `width` an image."""
+    fits = dtype == torch.float32 and (width <= TRITON_MAX_BOXES or TILED_WIDE_LISTS)
+    return "triton" if cuda and fits else "torch"
 
 
 def _score_order(scores: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

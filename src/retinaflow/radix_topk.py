@@ -56,7 +56,14 @@ GROUP = 16  # sub-chunks a program takes in passes 1-3 (8 in pass 0)
 # pass 0 on float16 takes the floats' maximum (H200, P3 at batch 32: 0.96 ms against 1.51
 # for the keys'); bfloat16 takes the keys' (the interpreter holds bfloat16 as float32)
 MAXIMA_OF_FLOATS = True
-WIDTH_FACTOR = 8  # a row's candidate buffer: 8 * k keys (the k best and their ties)
+# a row's candidate buffer: 32 * k keys (the k best and their ties). Flat regions of an image
+# give every pixel there the same logits, so one key a pixel or more reaches the floor: on the
+# demo's flat-backed images at 800x800, up to 27,721 keys a row (P5, weights with spread
+# logits; scripts/random_weights.py) where random input gives at most 3,770. Past the buffer,
+# a level takes the count pass, a host sync and up to five more passes over its rows
+# (`finish`); the buffer's unused tail costs nothing, since the candidates' topk reads only
+# the columns some row filled (`_best_of_levels`).
+WIDTH_FACTOR = 32
 # the 16-bit floats' bit patterns above which a value is NaN (|bits|): float16, bfloat16
 _SIXTEEN_BIT = {torch.float16: 0x7C00, torch.bfloat16: 0x7F80}
 
@@ -357,7 +364,7 @@ def top_k_rows(rows: torch.Tensor, k: int, backend: str = "auto", **sizes):
     `rows.sort(dim=1, descending=True, stable=True)` would give them. rows: [N, L].
     backend "auto": the Triton passes for float16/bfloat16 on CUDA, torch ops otherwise;
     "triton" or "torch" forces one (the interpreter runs Triton's on the CPU). `sizes`:
-    top_k_levels' sub and group (tests)."""
+    top_k_levels' sub, group and width_factor (tests)."""
     return top_k_levels([rows], k, backend, **sizes)[0]
 
 
@@ -368,11 +375,15 @@ def top_k_levels(
     sub: int = SUB,
     group: int = GROUP,
     frames: list[Frame | None] | None = None,
+    width_factor: int = WIDTH_FACTOR,
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """top_k_rows of each of several [N, L] tensors (a batch's levels), with one host sync
-    for them all (two where a level's candidates above its floor overflow the buffer).
+    for them all (two where a level's candidates above its floor overflow the buffer of
+    `width_factor` * k keys a row).
     `frames`: per level None, or the Frame of its rows (padded grids): the frame's values
     left out, k' = min(k, the interior's length), positions in the padded rows."""
+    if width_factor < 1:
+        raise ValueError(f"top_k_levels: width_factor must be at least 1, got {width_factor}")
     if backend not in ("auto", "triton", "torch"):
         raise ValueError(f"top_k_rows: backend {backend!r} is not one of auto, triton, torch")
     frames = frames or [None] * len(levels)
@@ -391,7 +402,7 @@ def top_k_levels(
                 f"(a pixel of at least {MIN_SUB} values)"
             )
         passes = backend == "triton" or (backend == "auto" and sixteen and rows.is_cuda)
-        selections.append(_Selection(rows, k, sub, group, passes, frame))
+        selections.append(_Selection(rows, k, sub, group, passes, frame, width_factor))
     waiting = [s for s in selections if s.result is None]
     if waiting:  # the one sync: how many keys reached each level's floor
         reached = torch.stack([s.reached.max() for s in waiting]).tolist()
@@ -405,8 +416,12 @@ class _Selection:
     passes), the candidates once the counts are on the host (`finish`), the k best of them
     with the other levels' (`_best_of_levels`)."""
 
-    def __init__(self, rows, k: int, sub: int, group: int, passes: bool, frame: Frame | None):
+    def __init__(
+        self, rows, k: int, sub: int, group: int, passes: bool, frame: Frame | None,
+        width_factor: int = WIDTH_FACTOR,
+    ):  # fmt: skip
         n, length = rows.shape
+        self.width_factor = width_factor
         counted = length if frame is None else frame.inner_length
         self.rows, self.k, self.group, self.frame = rows, max(0, min(k, counted)), group, frame
         # sub-chunks small enough that a level has k of them (a floor), where it can (the
@@ -458,7 +473,7 @@ class _Selection:
             self.floor = self.maxima.topk(self.k, dim=1).values[:, -1].contiguous()
         else:  # fewer sub-chunks than k (a level of under 16 k values): no floor
             self.floor = torch.zeros(n, dtype=torch.int32, device=device)
-        width = WIDTH_FACTOR * self.k
+        width = self.width_factor * self.k
         self.keys = torch.full((n, width), -1, dtype=torch.int32, device=device)
         self.positions = torch.empty_like(self.keys)
         self.reached = self._write(self.floor, self.keys, self.positions, strict=False)
@@ -474,9 +489,12 @@ class _Selection:
         """With the most keys a row has at its floor (`reached`): the keys written where they
         fit the buffer, else the k best by value and position from the keys above the k-th
         largest key and the first of its ties (the floor, where fewer than k keys pass it):
-        the candidates' (keys, positions), [N, WIDTH_FACTOR * k] each, for _best_of_levels."""
+        the candidates' (keys, positions), [N, width] each, for _best_of_levels: the buffer's
+        first `width` columns, which hold every row's candidates (at least k)."""
         keys, positions = self.keys, self.positions
+        width = max(self.k, min(reached, keys.shape[1]))
         if reached > keys.shape[1]:
+            width = self.k  # passing + the first ties: k keys a row, at slots 0..k-1
             keys.fill_(-1)
             passing, equal = self._count(self.floor)
             kth = self.floor
@@ -491,7 +509,7 @@ class _Selection:
                 _write_ties, self.group, self.bits, kth, take.to(torch.int32), slot, keys,
                 positions, keys.shape[1],
             )  # fmt: skip
-        return keys, positions
+        return keys[:, :width], positions[:, :width]
 
     def _kth(self) -> torch.Tensor:
         """Passes 1 and 2: each row's k-th largest key (>= the floor)."""
@@ -532,18 +550,27 @@ def _select_torch(rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tenso
 def _best_of_levels(selections: list[_Selection], candidates: list[tuple]) -> None:
     """Each selection's result: the k best of its candidates (`finish`'s keys and positions)
     by key, then position: one topk of distinct int64s
-    (key * 2^32 + 2^32 - 1 - position; an empty slot -1) for all the levels whose buffers
-    have one width (one k: the usual), their rows stacked. torch.topk takes a block a row,
-    so a level's 32 rows alone leave most of a GPU idle (0.72 ms of topk a batch of 32 on the
-    H200 for the five levels, two topk's each)."""
+    (key * 2^32 + 2^32 - 1 - position; an empty slot -1) for all the levels of one k (the
+    usual), their rows stacked, as wide as the widest one's filled columns. torch.topk takes
+    a block a row, so a level's 32 rows alone leave most of a GPU idle (0.72 ms of topk a
+    batch of 32 on the H200 for the five levels, two topk's each)."""
     by_k: dict[int, list] = {}
     for selection, found in zip(selections, candidates, strict=True):
         by_k.setdefault(selection.k, []).append((selection, *found))
     for k, group in by_k.items():
         selected, keys, positions = zip(*group, strict=True)
-        keys, positions = torch.cat(keys), torch.cat(positions)
-        packed = (keys.long() << 32) | (0xFFFFFFFF - positions.long())
-        best = packed.masked_fill(keys < 0, -1).topk(k, dim=1).values
+        # the levels' rows stacked, as wide as the widest level's filled columns
+        width = max(part.shape[1] for part in keys)
+        rows = sum(len(part) for part in keys)
+        stacked_keys = keys[0].new_full((rows, width), -1)
+        stacked_positions = positions[0].new_zeros((rows, width))
+        start = 0
+        for part, where in zip(keys, positions, strict=True):
+            stacked_keys[start : start + len(part), : part.shape[1]] = part
+            stacked_positions[start : start + len(part), : part.shape[1]] = where
+            start += len(part)
+        packed = (stacked_keys.long() << 32) | (0xFFFFFFFF - stacked_positions.long())
+        best = packed.masked_fill(stacked_keys < 0, -1).topk(k, dim=1).values
         index = 0xFFFFFFFF - (best & 0xFFFFFFFF)
         for selection, rows_index in zip(selected, index.split([len(s.rows) for s in selected])):
             selection.result = selection.rows.gather(1, rows_index), rows_index

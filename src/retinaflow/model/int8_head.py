@@ -114,8 +114,9 @@ class Int8Head(nn.Module):
             self.quantized[tower] = [self._quantize(c) for c in (*convs, final)]
         self._placed: dict[torch.device, dict] = {}  # device -> its copies, made once
         # on CUDA, each (level, tower) chain of convolutions on a stream of its own (heads()):
-        # off until timed on a GPU (benchmarks/records/gpu-h200/scripts/lease10_chains.py)
-        self.concurrent = False
+        # on the H200 at batch 32 the head 22.78 -> 22.35 and 22.99 -> 22.51 ms, the maps
+        # equal (benchmarks/gpu-h200.md, tenth lease: scripts/lease10_chains.py)
+        self.concurrent = True
 
     def _quantize(self, conv: nn.Conv2d) -> _QuantizedConv:
         if conv.kernel_size != (3, 3) or conv.stride != (1, 1) or conv.padding != (1, 1):

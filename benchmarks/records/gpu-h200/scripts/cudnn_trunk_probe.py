@@ -1,4 +1,4 @@
-"""Ready for the next lease (not run yet): can cuDNN's own fp8 and int8 convolutions, through
+"""Run in the tenth lease (cudnn-trunk-probe.txt/.json): can cuDNN's own fp8 and int8 convolutions, through
 its graph API (the cudnn frontend's Python bindings, nvidia-cudnn-frontend 1.16.0 from PyPI,
 carried as a wheel: make_wheels.sh), make the trunk what TensorRT makes it (issue 13)?
 

@@ -1,4 +1,4 @@
-# Ready for the next lease (not run yet), after lease10_next.sh. From the repository root on
+# Run in the tenth lease (lease10-chains.txt, cudnn-trunk-probe.*), after lease10_next.sh. From the repository root on
 # nvidia-h200, carrying .whl (make_wheels.sh: it holds nvidia-cudnn-frontend 1.16.0). About 7
 # minutes: the int8 heads' chains on streams of their own against one after another
 # (lease10_chains.py), then cuDNN's fp8 and int8 convolutions for every trunk conv against

@@ -1,4 +1,4 @@
-"""Ready for the next lease (not run yet): the int8 heads' chains on streams of their own
+"""Run in the tenth lease (lease10-chains.txt; the default went on): the int8 heads' chains on streams of their own
 (Int8Head.concurrent, model/int8_head.py, off by default until this has run) against one
 after another (issue 13); if they win, the default goes on. lease10_b.sh runs it; alone, from
 the repository root on nvidia-h200 with .whl carried, about 3 minutes:

@@ -1,4 +1,4 @@
-# Ready for the next lease (not run yet). From the repository root on nvidia-h200, carrying
+# Run in the tenth lease (lease10-next.txt, perf_lease10.json). From the repository root on nvidia-h200, carrying
 # .whl. About 8 minutes. The ninth lease found LoadGen at 1,035-1,085 samples/s where the same
 # Detector outside LoadGen ran 1,219 img/s on the same machine (lease9-c.txt: random U(0,1)
 # input), and on the CPU that the random weights' class logits (within ~0.01 of the bias)
