@@ -401,6 +401,42 @@ def test_gpu_benchmark_runs_on_the_cpu(tmp_path, capsys):
     assert rows[2]["runner"]["heads"].startswith("int8")
 
 
+def test_gpu_benchmark_times_a_folder_of_images(tmp_path, capsys):
+    """--images: the folder's images, sorted and repeated to fill the batch, preprocessed as
+    the infer rule does, are what the benchmark times; a folder without images is refused
+    before anything runs, naming it."""
+    import json
+
+    from retinaflow.benchmarks.gpu import input_batch, main, parse_args
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    gen = np.random.default_rng(5)
+    for name in ("b.png", "a.jpg", "c.jpeg"):
+        Image.fromarray(gen.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(folder / name)
+    (folder / "notes.txt").write_text("not an image")
+    batch = input_batch(4, 32, folder, "pil")
+    order = ["a.jpg", "b.png", "c.jpeg", "a.jpg"]
+    expected = np.stack([preprocess_image(folder / f, (32, 32), "pil") for f in order])
+    assert batch.dtype == torch.float32 and np.array_equal(batch.numpy(), expected)
+    noise = input_batch(2, 32, None, "pil")
+    assert torch.equal(noise, input_batch(2, 32, None, "mlperf"))  # seeded, kernel unused
+    out = tmp_path / "gpu.json"
+    argv = ["--device", "cpu", "--arch", "demo", "--size", "64", "--batch-sizes", "2"]
+    argv += ["--variants", "torch", "--iters", "1", "--warmup", "0", "--threads", "2"]
+    assert main([*argv, "--images", str(folder), "--json", str(out)]) == 0
+    assert f"images of {folder}" in capsys.readouterr().out
+    record = json.loads(out.read_text())
+    assert record["settings"]["images"] == str(folder)
+    assert "error" not in record["results"][0]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for missing in (empty, tmp_path / "nowhere"):
+        with pytest.raises(SystemExit):
+            parse_args(["--images", str(missing)])
+        assert f"--images {missing}: no .jpg/.jpeg/.png files" in capsys.readouterr().err
+
+
 def test_gpu_benchmark_times_onnx_runtime_in_both_precisions(tmp_path, capsys):
     """The ONNX Runtime peer rows on the CPU (CPUExecutionProvider; CUDAExecutionProvider on
     a GPU machine with onnxruntime-gpu): onnx (float32) and onnx-fp16 (converted: float16

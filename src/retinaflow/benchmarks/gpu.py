@@ -11,8 +11,8 @@ calls (the first call, with its compile or graph capture, is timed on its own); 
 last, and a JSON holds every figure. `pipelined` is the throughput LoadGen's Offline workers
 can reach: `--in-flight` threads each calling the Detector (host batch -> detections), one
 batch's post-processing beside another's head, timed by the wall clock; on the H200 it ran
-1,219 img/s where LoadGen's Offline test gave 1,035-1,085 (benchmarks/gpu-h200.md, ninth
-lease).
+1,219 img/s on noise where LoadGen's Offline test gave 1,035-1,085 (benchmarks/gpu-h200.md,
+ninth lease), and as LoadGen on LoadGen's own images (tenth lease: `--images`).
 
     python -m retinaflow.benchmarks gpu --arch resnext50_32x4d_fpn --size 800 \
         --batch-sizes 8 32 64 --variants torch torch-fp16 torch-bf16 onnx onnx-fp16
@@ -21,9 +21,13 @@ lease).
     python -m retinaflow.benchmarks gpu --device cpu --arch demo --size 320 --batch-sizes 2 \
         --iters 3                                          # the same code on a CPU: a smoke test
 
-Random weights unless --weights; torch-int8 calibrates on the first images of the timed batch
-(the ranges set its scales, not its speed). One configuration that fails (out of memory, a compile
-error) prints its exception and the others still run.
+Random weights unless --weights; random U(0,1) input unless --images (a folder of images,
+preprocessed as the infer rule does: the post-processing's cost depends on what they show,
+e.g. flat backgrounds give many tied logits; on the H200 the demo's images ran the pipeline
+13% slower than noise, benchmarks/gpu-h200.md, tenth lease); torch-int8 calibrates on the
+first images of the timed batch (the ranges set its scales, not its speed). One
+configuration that fails (out of memory, a compile error) prints its exception and the others
+still run.
 """
 
 from __future__ import annotations
@@ -39,7 +43,10 @@ import time
 import traceback
 from pathlib import Path
 
+from ..data.images import RESIZE_KERNELS
+
 VARIANTS = ("torch", "torch-fp16", "torch-bf16", "torch-int8", "onnx", "onnx-fp16")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 ONNX_VARIANTS = ("onnx", "onnx-fp16")
 STAGES = ("h2d", "head", "post", "post_dense", "e2e", "pipelined")
 
@@ -50,6 +57,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--size", type=int, help="input side (default 800 real, 320 demo)")
     p.add_argument("--num-classes", type=int, help="default 264 real, 6 demo")
     p.add_argument("--weights", type=Path, help="checkpoint to load (default: random weights)")
+    p.add_argument(
+        "--images",
+        type=Path,
+        help="a folder of images (.jpg, .jpeg, .png; e.g. data/demo/images) to time on, sorted "
+        "and repeated to fill each batch (default: U(0,1) noise)",
+    )
+    p.add_argument(
+        "--resize-kernel",
+        default="mlperf",
+        choices=RESIZE_KERNELS,
+        help="how --images are resized (default mlperf, MLPerf's reference preprocessing)",
+    )
     p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 32, 64])
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
@@ -96,7 +115,31 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.json = args.json or Path(f"gpu-{args.device}.json")
     if args.in_flight < 1:
         p.error(f"--in-flight must be at least 1, got {args.in_flight}")
+    if args.images is not None and not image_files(args.images):
+        p.error(f"--images {args.images}: no {'/'.join(IMAGE_SUFFIXES)} files in that folder")
     return args
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The folder's images, sorted (none where it is not a folder)."""
+    if not folder.is_dir():
+        return []
+    return sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def input_batch(batch: int, size: int, images: Path | None, kernel: str):
+    """[batch, 3, size, size] float32 on the host: U(0,1) noise (seeded by the batch size),
+    or the folder's images preprocessed with `kernel`, repeated in order to fill the batch."""
+    import numpy as np
+    import torch
+
+    from ..data.images import preprocess_image
+
+    if images is None:
+        return torch.rand((batch, 3, size, size), generator=torch.Generator().manual_seed(batch))
+    files = image_files(images)
+    chosen = [files[i % len(files)] for i in range(batch)]
+    return torch.from_numpy(np.stack([preprocess_image(f, (size, size), kernel) for f in chosen]))
 
 
 def environment(device: str) -> dict:
@@ -437,6 +480,7 @@ def main(argv=None) -> int:
     print(
         f"{args.arch} at {args.size}x{args.size}, {args.num_classes} classes, "
         f"{'weights ' + str(args.weights) if args.weights else 'random weights'}, "
+        f"{'images of ' + str(args.images) if args.images else 'random input'}, "
         f"batches {args.batch_sizes}, {args.warmup} warm-up + {args.iters} timed calls a stage, "
         f"channels_last {not args.no_channels_last}",
         flush=True,
@@ -477,8 +521,7 @@ def main(argv=None) -> int:
     onnx_path = None
 
     for batch in args.batch_sizes:
-        gen = torch.Generator().manual_seed(batch)
-        host = torch.rand((batch, 3, args.size, args.size), generator=gen)
+        host = input_batch(batch, args.size, args.images, args.resize_kernel)
         if args.device == "cuda":
             host = host.pin_memory()
         try:  # the fp32 eager maps every variant is compared with

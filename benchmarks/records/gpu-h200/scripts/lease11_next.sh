@@ -1,5 +1,5 @@
 # Ready for the next lease (not run yet). From the repository root on nvidia-h200, carrying
-# .whl; about 6 minutes. The tenth lease found LoadGen's rate to be the Detector's on the
+# .whl; about 7 minutes. The tenth lease found LoadGen's rate to be the Detector's on the
 # demo's images (lease10-c.txt), its post-processing alone 12-14 ms a batch there against ~5
 # on random input, the head the same: what costs? lease10_c.py --profile (the post-processing
 # alone of the lent maps under torch.profiler, its kernels by name, random against demo) and
@@ -25,3 +25,8 @@ done
 # the NMS's whole-list pass: the torch fixed point against triton_nms's tiled kernel (off
 # by default: batched_nms.TILED_WIDE_LISTS; turn it on if the detections are equal and it wins)
 python3 $S/lease10_c.py --tiled --config=/tmp/spread.yaml 2>&1 | grep -v "Warn\|warn_once"
+# the gpu benchmark on the demo's images (--images), LoadGen's input: its pipelined figure
+# should now give LoadGen's rate (~1,076 with rand800, lease10-e.txt)
+python3 -m retinaflow.benchmarks gpu --arch resnext50_32x4d_fpn --size 800 --batch-sizes 32 \
+  --variants torch-int8 --compile default --cuda-graphs on --iters 20 --weights models/rand800.pt \
+  --images data/demo/images --json $O/benchmark-gpu-demo-images-rand800.json 2>&1 | grep -v Warn | tail -4
