@@ -157,6 +157,31 @@ def test_a_loose_floor_takes_the_exact_kth_key(monkeypatch):
     assert calls == [1]
 
 
+def test_levels_past_their_buffers_share_one_second_sync(monkeypatch):
+    """Two levels whose keys at the floor overflow the buffer, one of few values (the floor
+    is the k-th key) and one with a loose floor (the histograms find the k-th key), and one
+    that fits: each gives the sort's answer, and the whole call reads the device twice (the
+    counts at the floors, then the most keys above them for both overflowing levels)."""
+    from retinaflow.radix_topk import top_k_levels
+
+    gen = torch.Generator().manual_seed(11)
+    few = (torch.randint(0, 3, (2, 3000), generator=gen) * 0.25 - 1).half()
+    loose = torch.randn(2, 3000, generator=gen).half()
+    loose[:, :640] = 100 + torch.arange(640) / 8
+    fits = _rows("random", torch.float16)
+    reads = []
+    tolist = torch.Tensor.tolist
+    monkeypatch.setattr(torch.Tensor, "tolist", lambda self: reads.append(1) or tolist(self))
+    for read in ("item", "__int__", "__bool__"):  # no other read of the device
+        monkeypatch.setattr(torch.Tensor, read, lambda self, r=read: pytest.fail(r))
+    results = top_k_levels([few, loose, fits], 37, "triton", width_factor=8, **SMALL)
+    assert len(reads) == 2
+    monkeypatch.undo()
+    for rows, (values, positions) in zip((few, loose, fits), results, strict=True):
+        want_values, want_positions = _oracle(rows, 37)
+        assert torch.equal(positions, want_positions) and torch.equal(values, want_values)
+
+
 def test_a_flat_regions_keys_fit_the_buffer(monkeypatch):
     """An image's flat region gives every pixel there the same logits, so its best value
     reaches the floor once a pixel: 300 pixels of 48 values, 280 of them flat, k = 20. The

@@ -18,11 +18,12 @@ in full once and then only the parts that can hold the k best:
    One host sync for all the levels reads the counters: where a level's keys fit (the usual
    case) its candidates are there. Else, for that level:
 2. how many keys are above the floor, and how many equal it in each sub-chunk (a second
-   sync reads the most above it), then the k-th largest key t: the floor where fewer than k
-   keys pass it (maps of few distinct values: random weights' are), otherwise from two
-   histograms (high byte, then low byte, of the keys reaching the floor) and the counts at
-   t; then every key above t (fewer than k) and the first ties of t by position, each
-   sub-chunk's at slots known from the counts (a scan within the sub-chunk).
+   sync reads the most above it, for all such levels at once), then the k-th largest key t:
+   the floor where fewer than k keys pass it (maps of few distinct values: random weights'
+   are), otherwise from two histograms (high byte, then low byte, of the keys reaching the
+   floor) and the counts at t; then every key above t (fewer than k) and the first ties of t
+   by position, each sub-chunk's at slots known from the counts (a scan within the
+   sub-chunk).
 
 A row may be the padded grid of a framed map (`Frame`: the int8 head's maps are views of the
 interior of padded buffers, triton_conv): the passes read it in place and leave the frame's
@@ -60,9 +61,9 @@ MAXIMA_OF_FLOATS = True
 # give every pixel there the same logits, so one key a pixel or more reaches the floor: on the
 # demo's flat-backed images at 800x800, up to 27,721 keys a row (P5, weights with spread
 # logits; scripts/random_weights.py) where random input gives at most 3,770. Past the buffer,
-# a level takes the count pass, a host sync and up to five more passes over its rows
-# (`finish`); the buffer's unused tail costs nothing, since the candidates' topk reads only
-# the columns some row filled (`_best_of_levels`).
+# a level takes the count pass, a second host sync (one for all such levels) and up to five
+# more passes over its rows (`finish`); the buffer's unused tail costs nothing, since the
+# candidates' topk reads only the columns some row filled (`_best_of_levels`).
 WIDTH_FACTOR = 32
 # the 16-bit floats' bit patterns above which a value is NaN (|bits|): float16, bfloat16
 _SIXTEEN_BIT = {torch.float16: 0x7C00, torch.bfloat16: 0x7F80}
@@ -406,7 +407,14 @@ def top_k_levels(
     waiting = [s for s in selections if s.result is None]
     if waiting:  # the one sync: how many keys reached each level's floor
         reached = torch.stack([s.reached.max() for s in waiting]).tolist()
-        candidates = [s.finish(most) for s, most in zip(waiting, reached, strict=True)]
+        past = [s for s, most in zip(waiting, reached, strict=True) if most > s.keys.shape[1]]
+        above: dict[int, int] = {}
+        if past:  # the second, for all the levels past their buffers at once
+            counts = torch.stack([s.count_at_floor() for s in past]).tolist()
+            above = {id(s): count for s, count in zip(past, counts, strict=True)}
+        candidates = [
+            s.finish(most, above.get(id(s))) for s, most in zip(waiting, reached, strict=True)
+        ]
         _best_of_levels(waiting, candidates)
     return [s.result for s in selections]
 
@@ -485,31 +493,41 @@ class _Selection:
         self._launch(_count_at_least, self.group, self.bits, self.maxima, least, above, equal)
         return above, equal
 
-    def finish(self, reached: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def count_at_floor(self) -> torch.Tensor:
+        """For a level whose keys at its floor overflowed the buffer: the buffer emptied, the
+        keys above the floor and each sub-chunk's ties of it counted; returns (a 0-d tensor,
+        no sync) the most keys a row has above its floor, for `finish`."""
+        self.keys.fill_(-1)
+        self.counted = self._count(self.floor)
+        return self.counted[0].max()
+
+    def finish(
+        self, reached: int, above_floor: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """With the most keys a row has at its floor (`reached`): the keys written where they
-        fit the buffer, else the k best by value and position from the keys above the k-th
-        largest key and the first of its ties (the floor, where fewer than k keys pass it):
-        the candidates' (keys, positions), [N, width] each, for _best_of_levels: the buffer's
-        first `width` columns, which hold every row's candidates (at least k)."""
+        fit the buffer, else (after count_at_floor, whose count is `above_floor`) the k best
+        by value and position from the keys above the k-th largest key and the first of its
+        ties (the floor, where fewer than k keys pass it): the candidates' (keys, positions),
+        [N, width] each, for _best_of_levels: the buffer's first `width` columns, which hold
+        every row's candidates (at least k)."""
         keys, positions = self.keys, self.positions
-        width = max(self.k, min(reached, keys.shape[1]))
-        if reached > keys.shape[1]:
-            width = self.k  # passing + the first ties: k keys a row, at slots 0..k-1
-            keys.fill_(-1)
-            passing, equal = self._count(self.floor)
-            kth = self.floor
-            if int(passing.max()) >= self.k:  # a row has k keys above its floor: the k-th
-                kth = self._kth()
-                passing, equal = self._count(kth)
-            self._write(kth, keys, positions, strict=True)  # `passing` of them, < k
-            before = equal.cumsum(1) - equal  # ties in earlier sub-chunks
-            take = ((self.k - passing)[:, None] - before).clamp(min=0).minimum(equal)
-            slot = (passing[:, None] + before).to(torch.int32)
-            self._launch(
-                _write_ties, self.group, self.bits, kth, take.to(torch.int32), slot, keys,
-                positions, keys.shape[1],
-            )  # fmt: skip
-        return keys[:, :width], positions[:, :width]
+        if reached <= keys.shape[1]:
+            width = max(self.k, reached)
+            return keys[:, :width], positions[:, :width]
+        passing, equal = self.counted
+        kth = self.floor
+        if above_floor >= self.k:  # a row has k keys above its floor: the k-th
+            kth = self._kth()
+            passing, equal = self._count(kth)
+        self._write(kth, keys, positions, strict=True)  # `passing` of them, < k
+        before = equal.cumsum(1) - equal  # ties in earlier sub-chunks
+        take = ((self.k - passing)[:, None] - before).clamp(min=0).minimum(equal)
+        slot = (passing[:, None] + before).to(torch.int32)
+        self._launch(
+            _write_ties, self.group, self.bits, kth, take.to(torch.int32), slot, keys,
+            positions, keys.shape[1],
+        )  # fmt: skip
+        return keys[:, : self.k], positions[:, : self.k]  # `passing` + ties: k a row
 
     def _kth(self) -> torch.Tensor:
         """Passes 1 and 2: each row's k-th largest key (>= the floor)."""
