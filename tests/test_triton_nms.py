@@ -174,7 +174,7 @@ def test_kernel_limits():
             greedy_nms_ranked(torch.zeros(1, 3, 4), torch.ones(1, 3) > 0, 0.5, tile=tile)
 
 
-def test_auto_backend_choice():
+def test_auto_backend_choice(monkeypatch):
     """The "auto" backend takes the kernel for float32 boxes on CUDA: up to MAX_BOXES an image,
     wider lists only with TILED_WIDE_LISTS (off until timed on a GPU); never on the CPU."""
     choose = batched_nms.auto_backend
@@ -183,12 +183,9 @@ def test_auto_backend_choice():
     assert choose(False, torch.float32, 10) == "torch"
     assert batched_nms.TILED_WIDE_LISTS is False
     assert choose(True, torch.float32, MAX_BOXES + 1) == "torch"
-    batched_nms.TILED_WIDE_LISTS = True
-    try:
-        assert choose(True, torch.float32, 5000) == "triton"
-        assert choose(False, torch.float32, 5000) == "torch"
-    finally:
-        batched_nms.TILED_WIDE_LISTS = False
+    monkeypatch.setattr(batched_nms, "TILED_WIDE_LISTS", True)
+    assert choose(True, torch.float32, 5000) == "triton"
+    assert choose(False, torch.float32, 5000) == "torch"
 
 
 def _per_tile(ranked, valid, tile):
