@@ -408,12 +408,12 @@ def top_k_levels(
     if waiting:  # the one sync: how many keys reached each level's floor
         reached = torch.stack([s.reached.max() for s in waiting]).tolist()
         past = [s for s, most in zip(waiting, reached, strict=True) if most > s.keys.shape[1]]
-        above: dict[int, int] = {}
+        above: dict[_Selection, int] = {}
         if past:  # the second, for all the levels past their buffers at once
             counts = torch.stack([s.count_at_floor() for s in past]).tolist()
-            above = {id(s): count for s, count in zip(past, counts, strict=True)}
+            above = dict(zip(past, counts, strict=True))
         candidates = [
-            s.finish(most, above.get(id(s))) for s, most in zip(waiting, reached, strict=True)
+            s.finish(most, above.get(s)) for s, most in zip(waiting, reached, strict=True)
         ]
         _best_of_levels(waiting, candidates)
     return [s.result for s in selections]
