@@ -176,16 +176,17 @@ def test_kernel_limits():
 
 def test_auto_backend_choice(monkeypatch):
     """The "auto" backend takes the kernel for float32 boxes on CUDA: up to MAX_BOXES an image,
-    wider lists only with TILED_WIDE_LISTS (off until timed on a GPU); never on the CPU."""
+    wider lists with TILED_WIDE_LISTS (on by default: timed on the H200), else in torch; never
+    on the CPU."""
     choose = batched_nms.auto_backend
     assert choose(True, torch.float32, MAX_BOXES) == "triton"
     assert choose(True, torch.float64, 10) == "torch"
     assert choose(False, torch.float32, 10) == "torch"
-    assert batched_nms.TILED_WIDE_LISTS is False
-    assert choose(True, torch.float32, MAX_BOXES + 1) == "torch"
-    monkeypatch.setattr(batched_nms, "TILED_WIDE_LISTS", True)
+    assert batched_nms.TILED_WIDE_LISTS is True
     assert choose(True, torch.float32, 5000) == "triton"
     assert choose(False, torch.float32, 5000) == "torch"
+    monkeypatch.setattr(batched_nms, "TILED_WIDE_LISTS", False)
+    assert choose(True, torch.float32, MAX_BOXES + 1) == "torch"
 
 
 def _per_tile(ranked, valid, tile):

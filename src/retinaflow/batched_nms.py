@@ -23,9 +23,10 @@ P] matrix). Otherwise it is a fixed point (`_greedy_fixed_point`), found by iter
 batched step for all images together, with a host sync every CHECK_EVERY steps. Wider lists
 (an image's whole candidate list, up to 5,000, where its best 1,000 keep fewer than
 detections_per_img: on the CPU, 1 of the demo's first 16 images at 800 with trained-like
-logits) take that path on the GPU too, unless TILED_WIDE_LISTS sends them to the kernel's
-tiled form (triton_nms: tiles of 1,024 boxes, each meeting the boxes kept before it): off
-until timed on a GPU against the fixed point (benchmarks/gpu-h200.md, tenth lease).
+logits) go to the kernel's tiled form (triton_nms: tiles of 1,024 boxes, each meeting the
+boxes kept before it) while TILED_WIDE_LISTS is on, as it is by default: on the H200 it gave
+the fixed point's detections and took the post-processing of such a batch from 11.2-12.5 to
+8.5-9.6 ms (benchmarks/gpu-h200.md, eleventh lease).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ CHECK_EVERY = 4  # fixed-point steps between two convergence checks (one host sy
 
 BACKENDS = ("auto", "torch", "triton")
 TRITON_MAX_BOXES = 2048  # triton_nms.MAX_BOXES, here so that "auto" need not import triton
-TILED_WIDE_LISTS = False  # "auto": wider lists in triton_nms's tiled kernel (else the torch one)
+TILED_WIDE_LISTS = True  # "auto": wider lists in triton_nms's tiled kernel (else the torch one)
 
 
 def batched_greedy_nms(
