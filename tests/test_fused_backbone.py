@@ -20,9 +20,16 @@ from retinaflow.model.fused_backbone import (
     defer_conv_biases,
     fold_batch_norm,
     fuse_backbone,
+    merge_narrow_groups,
+    merged_group_weight,
 )
 from retinaflow.model.head import HeadMaps
-from retinaflow.runtime.torch_runner import TorchOptions, TorchRunner, fusion_decision
+from retinaflow.runtime.torch_runner import (
+    TorchOptions,
+    TorchRunner,
+    fusion_decision,
+    merges_groups,
+)
 
 
 def unfused_norms(module: nn.Module) -> list[str]:
@@ -89,6 +96,56 @@ def test_fused_backbone_gives_the_unfused_features(arch, block, expected):
         assert ((w - g).norm() / w.norm()).item() < 1e-10
 
 
+def test_merged_groups_give_the_grouped_features():
+    """ResNeXt50's grouped 3x3s with groups of fewer than 16 channels (stages 1 and 2: 4 and 8
+    a group, 3 + 4 blocks) take groups of 32 with block-diagonal weights: the same products,
+    the added ones exact zeros, so in float64 only the sums' order can differ (~1e-16 relative
+    an add; the 1e-10 asked leaves room over ~50 layers). A weight put in the wrong block or
+    column would mix channels of other groups in: off by the features' size."""
+    head = trunk("resnext50_32x4d_fpn", seed=8)
+    fused = copy.deepcopy(head)
+    fuse_backbone(fused.backbone.body)
+    merged = copy.deepcopy(fused)
+    assert merge_narrow_groups(merged.backbone.body) == 3 + 4
+    groups = sorted({m.groups for m in merged.modules() if isinstance(m, FoldedConv)})
+    assert groups == [1, 4, 8, 32]  # stage 1: 128 channels / 32, stage 2: 256 / 32; 3, 4 kept
+    assert merge_narrow_groups(merged.backbone.body) == 0  # merged once only
+    images = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(9)).double()
+    with torch.inference_mode():
+        want, got = fused.features(images), merged.features(images)
+    for w, g in zip(want, got, strict=True):
+        assert ((w - g).norm() / w.norm()).item() < 1e-10
+
+
+def test_a_merged_group_weight_is_block_diagonal():
+    """8 groups of 2 input and 3 output channels as 2 groups: output channel o (group o // 3)
+    reads input channels 2 * (o // 3) .. + 2 of its merged group's 8, nothing else; and the
+    convolution is the grouped one (float64)."""
+    weight = torch.randn(24, 2, 3, 3, dtype=torch.float64)
+    wide = merged_group_weight(weight, 8, 2)
+    assert wide.shape == (24, 8, 3, 3)
+    for o in range(24):
+        column = 2 * (o // 3) % 8
+        assert torch.equal(wide[o, column : column + 2], weight[o])
+        assert int(wide[o].ne(0).sum()) == int(weight[o].ne(0).sum())  # zeros elsewhere
+    x = torch.randn(1, 16, 7, 7, dtype=torch.float64)
+    grouped = torch.nn.functional.conv2d(x, weight, None, 1, 1, 1, 8)
+    assert torch.allclose(torch.nn.functional.conv2d(x, wide, None, 1, 1, 1, 2), grouped)
+    with pytest.raises(ValueError, match="3 merged groups do not divide 8 groups"):
+        merged_group_weight(weight, 8, 3)
+
+
+@pytest.mark.parametrize(
+    "device, fused, expected",
+    [("cuda", True, True), ("cuda:1", True, True), ("cuda", False, False), ("cpu", True, False)],
+)
+def test_narrow_groups_merge_on_cuda_only(device, fused, expected):
+    """The runner merges the fused trunk's narrow groups where cuDNN runs them faster (CUDA);
+    the CPU would pay for the extra multiplications (8x on stage 1), and an unfused trunk has
+    no FoldedConv to merge."""
+    assert merges_groups(device, fused) is expected
+
+
 def test_a_conv_bias_and_batch_norm_fold_into_one_conv():
     """A conv with its own bias (none in torchvision's ResNets, but foldable) and an eval-mode
     BatchNorm2d: norm(conv(x)) == the folded conv, and the ReLU after it in the same module."""
@@ -146,6 +203,7 @@ def test_the_runner_fuses_when_asked_and_records_it():
     assert plain.fused_modules == 0 and fused.fused_modules == 10 + 8
     record = fused.settings()
     assert record["fuse_batch_norm"] is True and record["fused_modules"] == 10 + 8
+    assert record["merged_groups"] == 0  # the CPU: merges_groups
     assert plain.settings()["fuse_batch_norm"] is False
     for want, got in zip(plain(images), fused(images), strict=True):
         assert abs(want - got).max() / abs(want).max() < 1e-4

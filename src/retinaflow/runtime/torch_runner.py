@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ..errors import DeviceError
-from ..model.fused_backbone import defer_conv_biases, fuse_backbone
+from ..model.fused_backbone import defer_conv_biases, fuse_backbone, merge_narrow_groups
 from ..model.head import HeadMaps
 from . import is_cuda, split_device
 
@@ -121,6 +121,13 @@ def fusion_decision(device: str, options: TorchOptions) -> tuple[bool, str]:
     return True, "on"
 
 
+def merges_groups(device: str, fused: bool) -> bool:
+    """Whether the runner merges the fused trunk's narrow groups (fused_backbone.
+    merge_narrow_groups): on CUDA, where cuDNN runs the merged convolutions faster; the CPU
+    would pay for their extra multiplications."""
+    return fused and is_cuda(device)
+
+
 def variant_dtype(variant: str) -> str:
     """torch -> float32, torch-fp16 -> float16, torch-bf16 -> bfloat16; torch-int8 -> float16
     (its trunk's; its heads are int8)."""
@@ -188,11 +195,13 @@ class TorchRunner:
 
         head = head.eval()
         self.fused, self.fused_reason = fusion_decision(device, self.options)
-        self.fused_modules = 0
+        self.fused_modules = self.merged_groups = 0
         if self.fused:  # folded in float32, before the cast
             trunk = getattr(head, "trunk", head)  # the int8 head's float trunk
             self.fused_modules = fuse_backbone(trunk.backbone.body)
             self.fused_modules += defer_conv_biases(trunk.backbone.fpn)
+            if merges_groups(device, self.fused):
+                self.merged_groups = merge_narrow_groups(trunk.backbone.body)
         head = head.to(self.torch_device, dtype=self.dtype)
         self.head = head.to(memory_format=self.memory_format)
         self.forward = self.head
@@ -219,6 +228,7 @@ class TorchRunner:
             "fuse_batch_norm": self.fused,
             "fuse_batch_norm_reason": self.fused_reason,
             "fused_modules": self.fused_modules,
+            "merged_groups": self.merged_groups,
             "fixed_batch": self.batch_size,
             "torch": torch.__version__,
         }
