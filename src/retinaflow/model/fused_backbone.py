@@ -22,7 +22,7 @@ input channels in the first stage, 8 in the second) took 0.28-0.49 ms a call at 
 the H200, fused with bias and ReLU, 24-42 TFLOPS. With the groups merged into groups of 32
 channels, each merged group's weight block-diagonal (the original groups' weights on its
 diagonal, exact zeros elsewhere: the same sums, 8x and 4x the multiplications), the same calls
-took 0.19-0.38 ms, 0.7 ms less a batch over the trunk's seven; the wider groups of the last two
+took 0.20-0.38 ms, 0.7 ms less a batch over the trunk's seven; the wider groups of the last two
 stages ran slower merged (benchmarks/gpu-h200.md, eleventh lease). `merge_narrow_groups` does
 it on CUDA only (the CPU pays for the multiplications).
 
