@@ -1,5 +1,5 @@
 # Ready for the twelfth lease (not run yet). From the repository root on nvidia-h200, carrying
-# .whl; about 6 minutes. (1) The stem as a space-to-depth (stem_s2d_bench.py: the 7x7 stride-2
+# .whl; about 9 minutes. (1) The stem as a space-to-depth (stem_s2d_bench.py: the 7x7 stride-2
 # conv on 3 channels against a 4x4 conv on 12 or 16, the same products; checked in float64
 # here with --check). (2) The top-k's buffer 32 k against 64 k keys a row (radix_topk's
 # width_factor, set through top_k_levels' default in the same code): the post-processing alone
@@ -25,3 +25,14 @@ sys.argv = ['lease10_c.py', '--split', '--config=/tmp/spread.yaml']
 runpy.run_path('$S/lease10_c.py', run_name='__main__')
 " 2>&1 | grep -v "Warn\|warn_once"
 done
+# (3) the whole head with the space-to-depth stem (fused_backbone.SPACE_TO_DEPTH_STEM, off
+# until this has run) against the 7x7, switched in the same code as lease11_f.sh does: the gpu
+# benchmark on the demo's images with spread800
+A="gpu --arch resnext50_32x4d_fpn --size 800 --batch-sizes 32 --variants torch-int8 --compile default --cuda-graphs on --iters 20 --weights models/spread800.pt --images data/demo/images"
+for s in off on off on; do echo "== space-to-depth stem $s"; timeout 120 python3 -c "
+import sys, runpy
+import retinaflow.model.fused_backbone as f
+f.SPACE_TO_DEPTH_STEM = '$s' == 'on'
+sys.argv = ['retinaflow.benchmarks'] + '$A'.split()
+runpy.run_module('retinaflow.benchmarks', run_name='__main__')
+" 2>&1 | grep -v Warn | grep 'torch-int8 \|Error\|error' | tail -3; done
