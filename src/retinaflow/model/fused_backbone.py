@@ -148,13 +148,8 @@ def merge_narrow_groups(module: nn.Module) -> int:
     return merged
 
 
-STEM = (
-    (7, 7),
-    (2, 2),
-    (3, 3),
-    (1, 1),
-    1,
-)  # a ResNet stem's kernel, stride, padding, dilation, groups
+# a ResNet stem's kernel, stride, padding, dilation and groups
+STEM = ((7, 7), (2, 2), (3, 3), (1, 1), 1)
 
 
 def _conv_shape(conv: FoldedConv) -> tuple:
