@@ -83,6 +83,31 @@ def test_conv_equals_the_integer_reference(n, height, width, channels, oc):
     assert int(quantized.abs().sum()) == int(shape.interior(quantized).abs().sum().item())
 
 
+@pytest.mark.parametrize(
+    "n, height, width, channels, oc",
+    [
+        (3, 5, 7, 64, 48),  # several images, 3 x 2 = 6 tiles of 32 x 32 for 2 programs
+        (1, 2, 3, 256, 16),  # the head's 256 channels, one 16-wide column block of a tile
+    ],
+)
+def test_the_persistent_kernel_equals_the_integer_reference(n, height, width, channels, oc):
+    """The persistent form (two programs looping over the tiles here: the interpreter counts
+    one multiprocessor) gives the int8 output bit for bit, the frame and the margins zero:
+    its epilogue stores whole tiles through a tensor descriptor, past the pixels too."""
+    shape, xq, wq, scale, bias = random_case(n, height, width, channels, oc, seed=2)
+    reference = integer_reference(xq, shape, wq, scale, bias, relu=True)
+    out_scale = float(reference.abs().max()) / 200
+    want = triton_conv.conv3x3(xq, shape, wq, scale, bias, True, out_scale, SMALL_BLOCKS, False)
+    got = triton_conv.conv3x3(xq, shape, wq, scale, bias, True, out_scale, SMALL_BLOCKS, True)
+    assert torch.equal(shape.interior(got), triton_conv.quantize(reference, out_scale))
+    assert torch.equal(got, want)  # frame and margins included
+    with pytest.raises(ValueError, match="writes int8 .out_scale set., not float16"):
+        triton_conv.conv3x3(xq, shape, wq, scale, bias, True, None, SMALL_BLOCKS, True)
+    shape, xq, wq, scale, bias = random_case(1, 2, 2, 32, 24)
+    with pytest.raises(ValueError, match="needs multiples of 16 channels, not 24"):
+        triton_conv.conv3x3(xq, shape, wq, scale, bias, True, 1.0, SMALL_BLOCKS, True)
+
+
 def test_an_image_of_zeros_beside_a_large_one_sees_only_its_bias():
     """Images are packed one after another: an all-zero image's output is its bias alone,
     whatever its neighbour holds (a tap that crossed the frame would add the neighbour's)."""

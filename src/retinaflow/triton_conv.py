@@ -21,6 +21,10 @@ for a batch of 32's ten maps on the H200 (a Triton row copy; PyTorch's strided c
 storing only the interior pixels (rows no longer consecutive) made P3's class conv 5.7x
 slower (benchmarks/gpu-h200.md, seventh and eighth leases).
 
+A persistent form of the kernel (`_conv3x3_persistent_kernel`: a few programs a multiprocessor
+looping over the same tiles, the epilogue storing through a tensor descriptor) is there for the
+int8-output convs, off (PERSISTENT_INT8_OUT) until the whole head has been timed with it.
+
 Quantization is symmetric (no zero point: the frame's zeros are real zeros): a tensor's int8
 value q stands for q * scale, a weight has one scale per output channel. int8 accumulates
 exactly in int32, so the result does not depend on the reduction's order: the same bytes on
@@ -46,6 +50,73 @@ INT8_MAX = 127.0
 # need 128 KB of shared memory, room for one block a multiprocessor, three (96 KB) for two
 # (benchmarks/gpu-h200.md, sixth lease; the box conv's 64-wide tile is untimed with them)
 BLOCKS = (128, 128, 3, 4)
+# int8 outputs (the towers' convs) from a persistent kernel: two programs a multiprocessor loop
+# over the tiles, the loop flattened (Triton software-pipelines the next tile's loads into this
+# one's last steps and epilogue) and the epilogue storing through a tensor descriptor: P3's
+# 256->256 conv 0.318 ms against 0.350 on the H200, bytes equal; the float16 class convs gained
+# nothing (int8_persistent.py, benchmarks/gpu-h200.md, eleventh lease). Off until the whole
+# head has been timed with it (lease12_next.sh).
+PERSISTENT_INT8_OUT = False
+PROGRAMS_PER_SM = 2
+
+
+@triton.jit
+def _tile(tile, grid_m, grid_n, GROUP_M: tl.constexpr):
+    """(pid_m, pid_n) of a tile in grouped launch order: neighbouring tiles share input rows
+    (L2 reuse)."""
+    in_group = GROUP_M * grid_n
+    first_m = (tile // in_group) * GROUP_M
+    group_size = tl.minimum(grid_m - first_m, GROUP_M)
+    return first_m + (tile % in_group) % group_size, (tile % in_group) // group_size
+
+
+@triton.jit
+def _accumulate(
+    x_desc, w_desc, row0, col0, C, WP, MARGIN,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):  # fmt: skip
+    """A tile's int32 sums over the 9 taps and the input channels (a tap's shift is a row
+    offset in the padded flat layout)."""
+    acc = tl.full((BLOCK_M, BLOCK_N), 0, dtype=tl.int32)
+    for k in range(0, 9 * C, BLOCK_K):
+        tap = k // C  # BLOCK_K divides C: one tap a step
+        shift = (tap // 3 - 1) * WP + tap % 3 - 1
+        a = x_desc.load([MARGIN + row0 + shift, k % C])
+        b = w_desc.load([col0, k])
+        acc = tl.dot(a, b.T, acc, out_dtype=tl.int32)
+    return acc
+
+
+@triton.jit
+def _epilogue(
+    acc, row0, col0, scale_ptr, bias_ptr, y_ptr, y_desc, out_inv_scale, P, HP, WP, OC, MARGIN,
+    RELU: tl.constexpr, INT8_OUT: tl.constexpr, TMA_STORE: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+):  # fmt: skip
+    """Dequantize, bias, ReLU; then int8 (quantized, the frame and the rows past the pixels
+    zero) or float16, stored through `y_desc` (TMA_STORE) or masked pointer stores."""
+    offs_m = row0 + tl.arange(0, BLOCK_M)
+    offs_n = col0 + tl.arange(0, BLOCK_N)
+    col_ok = offs_n < OC
+    scale = tl.load(scale_ptr + offs_n, mask=col_ok, other=0.0)
+    bias = tl.load(bias_ptr + offs_n, mask=col_ok, other=0.0)
+    y = acc.to(tl.float32) * scale[None, :] + bias[None, :]
+    if RELU:
+        y = tl.maximum(y, 0.0)
+    row = (offs_m // WP) % HP
+    col = offs_m % WP
+    interior = (row > 0) & (row < HP - 1) & (col > 0) & (col < WP - 1) & (offs_m < P)
+    if INT8_OUT:
+        q = tl.floor(y * out_inv_scale + 0.5)  # rounding half up, as quantize() does
+        q = tl.minimum(tl.maximum(q, -127.0), 127.0)  # INT8_MAX (a kernel reads no globals)
+        out = tl.where(interior[:, None], q, 0.0).to(tl.int8)  # the frame stays zero
+    else:
+        out = y.to(tl.float16)
+    if TMA_STORE:  # the descriptor clips what lies past the buffer
+        y_desc.store([MARGIN + row0, col0], out)
+    else:
+        ptrs = y_ptr + (MARGIN + offs_m)[:, None] * OC + offs_n[None, :]
+        tl.store(ptrs, out, mask=(offs_m < P)[:, None] & col_ok[None, :])
 
 
 @triton.jit
@@ -69,46 +140,41 @@ def _conv3x3_kernel(
     BLOCK_K: tl.constexpr,
     GROUP_M: tl.constexpr,
 ):
-    # grouped launch order: neighbouring programs share input rows (L2 reuse)
-    pid = tl.program_id(0)
     # only triton.language's builtins (no tl.cdiv, tl.zeros: triton_setup says why)
     grid_m = (P + BLOCK_M - 1) // BLOCK_M
     grid_n = (OC + BLOCK_N - 1) // BLOCK_N
-    in_group = GROUP_M * grid_n
-    first_m = (pid // in_group) * GROUP_M
-    group_size = tl.minimum(grid_m - first_m, GROUP_M)
-    pid_m = first_m + (pid % in_group) % group_size
-    pid_n = (pid % in_group) // group_size
-    row0 = pid_m * BLOCK_M
+    pid_m, pid_n = _tile(tl.program_id(0), grid_m, grid_n, GROUP_M)
+    row0, col0 = pid_m * BLOCK_M, pid_n * BLOCK_N
+    acc = _accumulate(x_desc, w_desc, row0, col0, C, WP, MARGIN, BLOCK_M, BLOCK_N, BLOCK_K)
+    _epilogue(
+        acc, row0, col0, scale_ptr, bias_ptr, y_ptr, y_ptr, out_inv_scale, P, HP, WP, OC,
+        MARGIN, RELU, INT8_OUT, False, BLOCK_M, BLOCK_N,
+    )  # fmt: skip
 
-    acc = tl.full((BLOCK_M, BLOCK_N), 0, dtype=tl.int32)
-    for k in range(0, 9 * C, BLOCK_K):
-        tap = k // C  # BLOCK_K divides C: one tap a step
-        shift = (tap // 3 - 1) * WP + tap % 3 - 1
-        a = x_desc.load([MARGIN + row0 + shift, k % C])
-        b = w_desc.load([pid_n * BLOCK_N, k])
-        acc = tl.dot(a, b.T, acc, out_dtype=tl.int32)
 
-    offs_m = row0 + tl.arange(0, BLOCK_M)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    col_ok = offs_n < OC
-    scale = tl.load(scale_ptr + offs_n, mask=col_ok, other=0.0)
-    bias = tl.load(bias_ptr + offs_n, mask=col_ok, other=0.0)
-    y = acc.to(tl.float32) * scale[None, :] + bias[None, :]
-    if RELU:
-        y = tl.maximum(y, 0.0)
-    row = (offs_m // WP) % HP
-    col = offs_m % WP
-    interior = (row > 0) & (row < HP - 1) & (col > 0) & (col < WP - 1)
-    out = y_ptr + (MARGIN + offs_m)[:, None] * OC + offs_n[None, :]
-    ok = (offs_m < P)[:, None] & col_ok[None, :]
-    if INT8_OUT:
-        q = tl.floor(y * out_inv_scale + 0.5)  # rounding half up, as quantize() does
-        q = tl.minimum(tl.maximum(q, -127.0), 127.0)  # INT8_MAX (a kernel reads no globals)
-        q = tl.where(interior[:, None], q, 0.0)  # the frame stays zero
-        tl.store(out, q.to(tl.int8), mask=ok)
-    else:
-        tl.store(out, y.to(tl.float16), mask=ok)
+@triton.jit
+def _conv3x3_persistent_kernel(
+    x_desc, w_desc, y_desc, scale_ptr, bias_ptr, y_ptr, out_inv_scale, P, HP, WP, C, OC, MARGIN,
+    RELU: tl.constexpr, INT8_OUT: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr, PROGRAMS: tl.constexpr,
+):  # fmt: skip
+    """_conv3x3_kernel's tiles, PROGRAMS programs looping over them (PERSISTENT_INT8_OUT)."""
+    grid_m = (P + BLOCK_M - 1) // BLOCK_M
+    grid_n = (OC + BLOCK_N - 1) // BLOCK_N
+    start = tl.program_id(0)
+    tile_c = start - PROGRAMS  # the epilogue's own count of the tiles (Triton's tutorial 09)
+    for tile in tl.range(start, grid_m * grid_n, PROGRAMS, flatten=True):
+        pid_m, pid_n = _tile(tile, grid_m, grid_n, GROUP_M)
+        acc = _accumulate(
+            x_desc, w_desc, pid_m * BLOCK_M, pid_n * BLOCK_N, C, WP, MARGIN,
+            BLOCK_M, BLOCK_N, BLOCK_K,
+        )  # fmt: skip
+        tile_c += PROGRAMS
+        pid_m, pid_n = _tile(tile_c, grid_m, grid_n, GROUP_M)
+        _epilogue(
+            acc, pid_m * BLOCK_M, pid_n * BLOCK_N, scale_ptr, bias_ptr, y_ptr, y_desc,
+            out_inv_scale, P, HP, WP, OC, MARGIN, RELU, INT8_OUT, True, BLOCK_M, BLOCK_N,
+        )  # fmt: skip
 
 
 def quantize(x: torch.Tensor, scale: float) -> torch.Tensor:
@@ -175,13 +241,16 @@ def conv3x3(
     relu: bool,
     out_scale: float | None,
     blocks: tuple[int, int, int, int] | None = None,
+    persistent: bool | None = None,
 ) -> torch.Tensor:
     """A stride-1 3x3 "same" convolution of the padded flat int8 `x` (of `shape`), with the
     weight of quantize_weight, `scale` = x's scale times the weight's, a float32 bias.
     `out_scale` set: the padded flat int8 output quantized with it; None: the [N, H, W, OC]
     float16 map, a view of the padded flat output's interior (PaddedShape.interior).
     `blocks`: (BLOCK_M, BLOCK_N, stages, warps), default BLOCKS (BLOCK_N 64 for at most 64
-    output channels: the box conv's 36)."""
+    output channels: the box conv's 36). `persistent`: the persistent kernel (int8 output in
+    multiples of 16 channels, the tensor descriptor's rows; default PERSISTENT_INT8_OUT for
+    those)."""
     channels = x.shape[1]
     oc = weight.shape[0]
     if x.dtype != torch.int8 or x.shape[0] != shape.rows:
@@ -200,10 +269,47 @@ def conv3x3(
     if blocks is None and oc <= 64:
         block_n = 64
     step = block_k(channels)
-    grid = (triton.cdiv(shape.pixels, block_m) * triton.cdiv(oc, block_n),)
-    _conv3x3_kernel[grid](
+    tiles = triton.cdiv(shape.pixels, block_m) * triton.cdiv(oc, block_n)
+    descriptors = (
         TensorDescriptor.from_tensor(x, [block_m, step]),
         TensorDescriptor.from_tensor(weight, [block_n, step]),
+    )
+    storable = out_scale is not None and oc % 16 == 0
+    if persistent is None:
+        persistent = PERSISTENT_INT8_OUT and storable
+    if persistent:
+        if out_scale is None:
+            raise ValueError("the persistent kernel writes int8 (out_scale set), not float16")
+        if not storable:
+            raise ValueError(f"the persistent kernel needs multiples of 16 channels, not {oc}")
+        sms = torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else 1
+        programs = min(tiles, sms * PROGRAMS_PER_SM)
+        _conv3x3_persistent_kernel[(programs,)](
+            *descriptors,
+            TensorDescriptor.from_tensor(y, [block_m, block_n]),
+            scale,
+            bias,
+            y,
+            1.0 / out_scale,
+            shape.pixels,
+            shape.height + 2,
+            shape.width + 2,
+            channels,
+            oc,
+            shape.margin,
+            RELU=relu,
+            INT8_OUT=True,
+            BLOCK_M=block_m,
+            BLOCK_N=block_n,
+            BLOCK_K=step,
+            GROUP_M=8,
+            PROGRAMS=programs,
+            num_stages=stages,
+            num_warps=warps,
+        )
+        return y
+    _conv3x3_kernel[(tiles,)](
+        *descriptors,
         scale,
         bias,
         y,
