@@ -154,7 +154,7 @@ def _conv3x3_kernel(
 
 @triton.jit
 def _conv3x3_persistent_kernel(
-    x_desc, w_desc, y_desc, scale_ptr, bias_ptr, y_ptr, out_inv_scale, P, HP, WP, C, OC, MARGIN,
+    x_desc, w_desc, scale_ptr, bias_ptr, y_ptr, out_inv_scale, P, HP, WP, C, OC, MARGIN, y_desc,
     RELU: tl.constexpr, INT8_OUT: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr, PROGRAMS: tl.constexpr,
 ):  # fmt: skip
@@ -270,9 +270,29 @@ def conv3x3(
         block_n = 64
     step = block_k(channels)
     tiles = triton.cdiv(shape.pixels, block_m) * triton.cdiv(oc, block_n)
-    descriptors = (
+    args = (
         TensorDescriptor.from_tensor(x, [block_m, step]),
         TensorDescriptor.from_tensor(weight, [block_n, step]),
+        scale,
+        bias,
+        y,
+        1.0 / out_scale if out_scale else 1.0,
+        shape.pixels,
+        shape.height + 2,
+        shape.width + 2,
+        channels,
+        oc,
+        shape.margin,
+    )
+    kwargs = dict(
+        RELU=relu,
+        INT8_OUT=out_scale is not None,
+        BLOCK_M=block_m,
+        BLOCK_N=block_n,
+        BLOCK_K=step,
+        GROUP_M=8,
+        num_stages=stages,
+        num_warps=warps,
     )
     storable = out_scale is not None and oc % 16 == 0
     if persistent is None:
@@ -284,49 +304,8 @@ def conv3x3(
             raise ValueError(f"the persistent kernel needs multiples of 16 channels, not {oc}")
         sms = torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else 1
         programs = min(tiles, sms * PROGRAMS_PER_SM)
-        _conv3x3_persistent_kernel[(programs,)](
-            *descriptors,
-            TensorDescriptor.from_tensor(y, [block_m, block_n]),
-            scale,
-            bias,
-            y,
-            1.0 / out_scale,
-            shape.pixels,
-            shape.height + 2,
-            shape.width + 2,
-            channels,
-            oc,
-            shape.margin,
-            RELU=relu,
-            INT8_OUT=True,
-            BLOCK_M=block_m,
-            BLOCK_N=block_n,
-            BLOCK_K=step,
-            GROUP_M=8,
-            PROGRAMS=programs,
-            num_stages=stages,
-            num_warps=warps,
-        )
-        return y
-    _conv3x3_kernel[(tiles,)](
-        *descriptors,
-        scale,
-        bias,
-        y,
-        1.0 / out_scale if out_scale else 1.0,
-        shape.pixels,
-        shape.height + 2,
-        shape.width + 2,
-        channels,
-        oc,
-        shape.margin,
-        RELU=relu,
-        INT8_OUT=out_scale is not None,
-        BLOCK_M=block_m,
-        BLOCK_N=block_n,
-        BLOCK_K=step,
-        GROUP_M=8,
-        num_stages=stages,
-        num_warps=warps,
-    )
+        y_desc = TensorDescriptor.from_tensor(y, [block_m, block_n])
+        _conv3x3_persistent_kernel[(programs,)](*args, y_desc, PROGRAMS=programs, **kwargs)
+    else:
+        _conv3x3_kernel[(tiles,)](*args, **kwargs)
     return y if out_scale is not None else shape.interior(y)
