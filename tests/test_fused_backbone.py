@@ -17,13 +17,11 @@ from retinaflow.model.fused_backbone import (
     FoldedConv,
     FusedBasicBlock,
     FusedBottleneck,
-    SpaceToDepthStem,
     defer_conv_biases,
     fold_batch_norm,
     fuse_backbone,
     merge_narrow_groups,
     merged_group_weight,
-    space_to_depth_stem,
 )
 from retinaflow.model.head import HeadMaps
 from retinaflow.runtime.torch_runner import (
@@ -148,44 +146,6 @@ def test_narrow_groups_merge_on_cuda_only(device, fused, expected):
     assert merges_groups(device, fused) is expected
 
 
-@pytest.mark.parametrize("size", [(64, 64), (65, 63), (1, 2)])
-def test_the_space_to_depth_stem_is_the_stem(size):
-    """The ResNeXt50 trunk with its 7x7 stride-2 stem as a 4x4 conv of 2x2 pixel blocks
-    (SpaceToDepthStem): the same products, the added ones by exact zeros, so in float64 only
-    the sums' order differs (~1e-16 relative an add, far below the 1e-10 asked over ~50
-    layers); a tap placed at the wrong block or channel is off by the features' size. Odd
-    and tiny sizes too: the output size is the 7x7's for any input."""
-    head = trunk("resnext50_32x4d_fpn", seed=10)
-    fused = copy.deepcopy(head)
-    fuse_backbone(fused.backbone.body)
-    stem = copy.deepcopy(fused)
-    assert space_to_depth_stem(stem.backbone.body) == 1
-    assert isinstance(stem.backbone.body.conv1, SpaceToDepthStem)
-    assert space_to_depth_stem(stem.backbone.body) == 0  # replaced once only
-    images = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(11)).double()
-    with torch.inference_mode():
-        want = fused.backbone.body.conv1(images)
-        got = stem.backbone.body.conv1(images)
-        assert got.shape == want.shape
-        assert ((want - got).norm() / want.norm()).item() < 1e-10
-        last = stem.backbone.body.conv1(images.contiguous(memory_format=torch.channels_last))
-        assert ((want - last).norm() / want.norm()).item() < 1e-10  # the GPU trunk's layout
-        if min(size) >= 32:  # the whole trunk: its last level needs 32 input pixels a side
-            for w, g in zip(fused.features(images), stem.features(images), strict=True):
-                assert ((w - g).norm() / w.norm()).item() < 1e-10
-
-
-def test_the_space_to_depth_stem_refuses_other_convs():
-    """Only a 7x7 stride-2, padding-3 conv with its ReLU, into enough channels."""
-    norm = nn.BatchNorm2d(8).eval()
-    with pytest.raises(ValueError, match="not a 7x7 stride-2 stem"):
-        SpaceToDepthStem(FoldedConv(nn.Conv2d(3, 8, 7, 2, 2), norm, relu=True))
-    with pytest.raises(ValueError, match="relu=False"):
-        SpaceToDepthStem(FoldedConv(nn.Conv2d(3, 8, 7, 2, 3), norm, relu=False))
-    with pytest.raises(ValueError, match="8 channels cannot hold 3 x 4"):
-        SpaceToDepthStem(FoldedConv(nn.Conv2d(3, 8, 7, 2, 3), norm, relu=True), channels=8)
-
-
 def test_a_conv_bias_and_batch_norm_fold_into_one_conv():
     """A conv with its own bias (none in torchvision's ResNets, but foldable) and an eval-mode
     BatchNorm2d: norm(conv(x)) == the folded conv, and the ReLU after it in the same module."""
@@ -244,7 +204,6 @@ def test_the_runner_fuses_when_asked_and_records_it():
     record = fused.settings()
     assert record["fuse_batch_norm"] is True and record["fused_modules"] == 10 + 8
     assert record["merged_groups"] == 0  # the CPU: merges_groups
-    assert record["space_to_depth_stems"] == 0  # off until timed, and CUDA's only
     assert plain.settings()["fuse_batch_norm"] is False
     for want, got in zip(plain(images), fused(images), strict=True):
         assert abs(want - got).max() / abs(want).max() < 1e-4

@@ -226,3 +226,14 @@ def test_compiled_trunk_gives_the_same_heads():
         assert got.shape == want.shape
         cosine = F.cosine_similarity(got.float().flatten(), want.float().flatten(), dim=0)
         assert cosine > 0.999
+
+
+def test_the_persistent_kernel_is_chosen_for_large_levels_only():
+    """The head's 256->256 convs at batch 32 on an H200 (132 multiprocessors, two programs
+    each): P3 (32 x 102 x 102 padded pixels, 128 x 128 tiles: 2,601 x 2 = 5,202 tiles, ~20 a
+    program) takes the persistent kernel, P4 (32 x 52 x 52: 676 x 2 = 1,352, ~5 a program)
+    and smaller levels the one-tile-a-program kernel, as the twelfth lease timed them."""
+    programs = 132 * triton_conv.PROGRAMS_PER_SM
+    tiles = {h: -(-32 * (h + 2) ** 2 // 128) * 2 for h in (100, 50, 25, 13, 7)}
+    chosen = {h: triton_conv.persistent_pays(t, min(t, programs)) for h, t in tiles.items()}
+    assert chosen == {100: True, 50: False, 25: False, 13: False, 7: False}

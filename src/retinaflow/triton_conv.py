@@ -22,8 +22,8 @@ storing only the interior pixels (rows no longer consecutive) made P3's class co
 slower (benchmarks/gpu-h200.md, seventh and eighth leases).
 
 A persistent form of the kernel (`_conv3x3_persistent_kernel`: a few programs a multiprocessor
-looping over the same tiles, the epilogue storing through a tensor descriptor) is there for the
-int8-output convs, off (PERSISTENT_INT8_OUT) until the whole head has been timed with it.
+looping over the same tiles, the epilogue storing through a tensor descriptor) runs the int8-output
+convs where each program gets many tiles (P3's towers: persistent_pays).
 
 Quantization is symmetric (no zero point: the frame's zeros are real zeros): a tensor's int8
 value q stands for q * scale, a weight has one scale per output channel. int8 accumulates
@@ -52,12 +52,15 @@ INT8_MAX = 127.0
 BLOCKS = (128, 128, 3, 4)
 # int8 outputs (the towers' convs) from a persistent kernel: two programs a multiprocessor loop
 # over the tiles, the loop flattened (Triton software-pipelines the next tile's loads into this
-# one's last steps and epilogue) and the epilogue storing through a tensor descriptor: P3's
-# 256->256 conv 0.318 ms against 0.350 on the H200, bytes equal; the float16 class convs gained
-# nothing (int8_persistent.py, benchmarks/gpu-h200.md, eleventh lease). Off until the whole
-# head has been timed with it (lease12_next.sh).
-PERSISTENT_INT8_OUT = False
+# one's last steps and epilogue) and the epilogue storing through a tensor descriptor, bytes
+# equal. On the H200 (benchmarks/gpu-h200.md, eleventh and twelfth leases) P3's 256->256 conv
+# took 0.316-0.318 ms against 0.345-0.350, ~20 tiles a program at batch 32; P4-P7 lost
+# 0.013-0.031 ms each (P4 ~5 tiles a program); the float16 class convs gained nothing. On every
+# level the whole head gained nothing; on P3's towers alone 21.37 -> 21.14 ms (two runs each,
+# one call). So it takes a conv only where each program loops over at least this many tiles.
+PERSISTENT_INT8_OUT = True
 PROGRAMS_PER_SM = 2
+PERSISTENT_MIN_TILES_A_PROGRAM = 8
 
 
 @triton.jit
@@ -232,6 +235,12 @@ def block_k(channels: int) -> int:
     raise ValueError(f"the int8 kernel needs input channels in multiples of 32, got {channels}")
 
 
+def persistent_pays(tiles: int, programs: int) -> bool:
+    """Whether `programs` persistent programs have enough of a conv's `tiles` each for the
+    loop to win over one program a tile (PERSISTENT_MIN_TILES_A_PROGRAM)."""
+    return tiles >= PERSISTENT_MIN_TILES_A_PROGRAM * programs
+
+
 def conv3x3(
     x: torch.Tensor,
     shape: PaddedShape,
@@ -250,7 +259,7 @@ def conv3x3(
     `blocks`: (BLOCK_M, BLOCK_N, stages, warps), default BLOCKS (BLOCK_N 64 for at most 64
     output channels: the box conv's 36). `persistent`: the persistent kernel (int8 output in
     multiples of 16 channels, the tensor descriptor's rows; default PERSISTENT_INT8_OUT for
-    those)."""
+    those where persistent_pays)."""
     channels = x.shape[1]
     oc = weight.shape[0]
     if x.dtype != torch.int8 or x.shape[0] != shape.rows:
@@ -295,15 +304,15 @@ def conv3x3(
         num_warps=warps,
     )
     storable = out_scale is not None and oc % 16 == 0
+    sms = torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else 1
+    programs = min(tiles, sms * PROGRAMS_PER_SM)
     if persistent is None:
-        persistent = PERSISTENT_INT8_OUT and storable
+        persistent = PERSISTENT_INT8_OUT and storable and persistent_pays(tiles, programs)
     if persistent:
         if out_scale is None:
             raise ValueError("the persistent kernel writes int8 (out_scale set), not float16")
         if not storable:
             raise ValueError(f"the persistent kernel needs multiples of 16 channels, not {oc}")
-        sms = torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else 1
-        programs = min(tiles, sms * PROGRAMS_PER_SM)
         y_desc = TensorDescriptor.from_tensor(y, [block_m, block_n])
         _conv3x3_persistent_kernel[(programs,)](*args, y_desc, PROGRAMS=programs, **kwargs)
     else:

@@ -26,12 +26,6 @@ took 0.20-0.38 ms, 0.7 ms less a batch over the trunk's seven; the wider groups 
 stages ran slower merged (benchmarks/gpu-h200.md, eleventh lease). `merge_narrow_groups` does
 it on CUDA only (the CPU pays for the multiplications).
 
-The ResNets' stem, a 7x7 stride-2 convolution of the 3 input channels, leaves most of a tensor
-core's work to padding (cuDNN pads 3 channels to 8). `SpaceToDepthStem` computes it as a 4x4
-stride-1 convolution of 2x2 pixel blocks (12 channels, zero-padded to STEM_CHANNELS) with the
-same products: off (SPACE_TO_DEPTH_STEM) until timed on a GPU against the 7x7
-(benchmarks/records/gpu-h200/scripts/stem_s2d_bench.py, lease12_next.sh).
-
 A frozen (or eval-mode) batch norm is an affine map per channel, y = x * s + t with
 s = gamma / sqrt(var + eps), t = beta - mean * s, so conv then norm is one convolution with
 weight w * s and bias t. The fold is done in float32 before the head is cast to its dtype.
@@ -51,8 +45,6 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 NORMS = (FrozenBatchNorm2d, nn.BatchNorm2d)
 NARROW_GROUP = 16  # a grouped conv whose groups hold fewer input channels than this ...
 MERGED_GROUP = 32  # ... has them merged into groups of this many (merge_narrow_groups)
-SPACE_TO_DEPTH_STEM = False  # the runner's CUDA trunk: the stem as SpaceToDepthStem (untimed)
-STEM_CHANNELS = 16  # the space-to-depth input's channels: 4 x 3, zero-padded
 
 
 def fold_batch_norm(conv: nn.Conv2d, norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,66 +138,6 @@ def merge_narrow_groups(module: nn.Module) -> int:
             conv.groups = groups
             merged += 1
     return merged
-
-
-# a ResNet stem's kernel, stride, padding, dilation and groups
-STEM = ((7, 7), (2, 2), (3, 3), (1, 1), 1)
-
-
-def _conv_shape(conv: FoldedConv) -> tuple:
-    return (tuple(conv.weight.shape[2:]), conv.stride, conv.padding, conv.dilation, conv.groups)
-
-
-class SpaceToDepthStem(nn.Module):
-    """A FoldedConv of kernel 7, stride 2, padding 3 (a ResNet's stem, its ReLU fused) as a
-    4x4 stride-1 convolution of the input's 2x2 pixel blocks: input pixel (2p + a, 2q + b) of
-    channel c becomes pixel (p, q) of channel 4c + 2a + b (F.pixel_unshuffle of the padded
-    input), and w'[o, 4c + 2a + b, s, t] = w[o, c, 2s + a, 2t + b], zero where 2s + a or
-    2t + b is 7: every product of the 7x7 and only zeros besides, for any input size."""
-
-    def __init__(self, conv: FoldedConv, channels: int = STEM_CHANNELS):
-        super().__init__()
-        if _conv_shape(conv) != STEM or not conv.relu:
-            raise ValueError(
-                f"not a 7x7 stride-2 stem with its ReLU: (kernel, stride, padding, dilation,"
-                f" groups) {_conv_shape(conv)}, relu={conv.relu}; a stem is {STEM}, relu=True"
-            )
-        out, inputs = conv.weight.shape[:2]
-        if channels < 4 * inputs:
-            raise ValueError(f"{channels} channels cannot hold {inputs} x 4 pixel-block channels")
-        spread = conv.weight.new_zeros(out, channels, 4, 4)
-        for c in range(inputs):
-            for a in range(2):
-                for b in range(2):
-                    taps = conv.weight[:, c, a::2, b::2]  # u = 2s + a, s = 0 .. (6 - a) // 2
-                    spread[:, 4 * c + 2 * a + b, : taps.shape[1], : taps.shape[2]] = taps
-        self.register_buffer("weight", spread)
-        self.register_buffer("bias", conv.bias.detach().clone())
-        self.inputs, self.channels = inputs, channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # padding 3 on each side, one more where a side is odd: the padded sides even, and
-        # (H + 6 + H % 2) / 2 - 3 output rows, the 7x7's floor((H - 1) / 2) + 1
-        height, width = x.shape[2:]
-        blocks = F.pixel_unshuffle(F.pad(x, (3, 3 + width % 2, 3, 3 + height % 2)), 2)
-        blocks = F.pad(blocks, (0, 0, 0, 0, 0, self.channels - 4 * self.inputs))
-        if x.is_contiguous(memory_format=torch.channels_last):  # the trunk's layout, kept
-            blocks = blocks.contiguous(memory_format=torch.channels_last)
-        return conv_relu(blocks, self.weight, self.bias, (1, 1), (0, 0), (1, 1), 1)
-
-
-@torch.no_grad()
-def space_to_depth_stem(module: nn.Module) -> int:
-    """Every 7x7 stride-2 FoldedConv (with its ReLU) under `module` (a ResNet body's stem, once
-    fused) becomes a SpaceToDepthStem, in place. Returns how many."""
-    replaced = 0
-    for name, child in list(module.named_children()):
-        if isinstance(child, FoldedConv) and _conv_shape(child) == STEM and child.relu:
-            setattr(module, name, SpaceToDepthStem(child))
-            replaced += 1
-        else:
-            replaced += space_to_depth_stem(child)
-    return replaced
 
 
 class FusedBottleneck(nn.Module):

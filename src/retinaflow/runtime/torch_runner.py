@@ -31,13 +31,7 @@ import numpy as np
 import torch
 
 from ..errors import DeviceError
-from ..model import fused_backbone
-from ..model.fused_backbone import (
-    defer_conv_biases,
-    fuse_backbone,
-    merge_narrow_groups,
-    space_to_depth_stem,
-)
+from ..model.fused_backbone import defer_conv_biases, fuse_backbone, merge_narrow_groups
 from ..model.head import HeadMaps
 from . import is_cuda, split_device
 
@@ -201,15 +195,13 @@ class TorchRunner:
 
         head = head.eval()
         self.fused, self.fused_reason = fusion_decision(device, self.options)
-        self.fused_modules = self.merged_groups = self.space_to_depth_stems = 0
+        self.fused_modules = self.merged_groups = 0
         if self.fused:  # folded in float32, before the cast
             trunk = getattr(head, "trunk", head)  # the int8 head's float trunk
             self.fused_modules = fuse_backbone(trunk.backbone.body)
             self.fused_modules += defer_conv_biases(trunk.backbone.fpn)
             if merges_groups(device, self.fused):
                 self.merged_groups = merge_narrow_groups(trunk.backbone.body)
-                if fused_backbone.SPACE_TO_DEPTH_STEM:
-                    self.space_to_depth_stems = space_to_depth_stem(trunk.backbone.body)
         head = head.to(self.torch_device, dtype=self.dtype)
         self.head = head.to(memory_format=self.memory_format)
         self.forward = self.head
@@ -237,7 +229,6 @@ class TorchRunner:
             "fuse_batch_norm_reason": self.fused_reason,
             "fused_modules": self.fused_modules,
             "merged_groups": self.merged_groups,
-            "space_to_depth_stems": self.space_to_depth_stems,
             "fixed_batch": self.batch_size,
             "torch": torch.__version__,
         }

@@ -1,4 +1,4 @@
-"""Ready for the twelfth lease: the library's int8 kernel (triton_conv.conv3x3) after its
+"""Ran in the twelfth lease (lease12-b.txt): the library's int8 kernel (triton_conv.conv3x3) after its
 refactor into jit helpers (_tile, _accumulate, _epilogue: inlined by Triton, the same code
 expected) against the eleventh lease's figures on another machine of the kind (P3's class
 conv 3.071-3.075 ms, its tower conv 0.349-0.351: int8_persistent.py's "library" rows), and its

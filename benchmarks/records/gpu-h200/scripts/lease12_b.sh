@@ -1,4 +1,4 @@
-# Ready for the twelfth lease, after lease12_next.sh (not run yet). From the repository root on
+# Ran in the twelfth lease, second call (lease12-b.txt), after lease12_next.sh. From the repository root on
 # nvidia-h200, carrying .whl; about 6 minutes.
 # (4) the library's int8 kernel after its refactor into helpers, and its persistent form
 # (triton_conv.PERSISTENT_INT8_OUT, off until this has run) on every level's towers

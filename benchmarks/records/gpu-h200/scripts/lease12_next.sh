@@ -1,4 +1,4 @@
-# Ready for the twelfth lease (not run yet). From the repository root on nvidia-h200, carrying
+# Ran in the twelfth lease, first call (lease12-next.txt; step (2) failed: lease12_c.sh ran it again). From the repository root on nvidia-h200, carrying
 # .whl; about 9 minutes (then lease12_b.sh). (1) The stem as a space-to-depth (stem_s2d_bench.py: the 7x7 stride-2
 # conv on 3 channels against a 4x4 conv on 12 or 16, the same products; checked in float64
 # here with --check). (2) The top-k's buffer 32 k against 64 k keys a row (radix_topk's

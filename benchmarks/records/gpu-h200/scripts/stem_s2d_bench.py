@@ -1,4 +1,4 @@
-"""Ready for the twelfth lease: the trunk's 7x7 stride-2 stem on 3 channels (0.66 ms a batch of
+"""Ran in the twelfth lease (lease12-next.txt): the trunk's 7x7 stride-2 stem on 3 channels (0.66 ms a batch of
 32 at 800x800 on the H200, seventh lease: cuDNN pads 3 input channels to 8, so most of its
 multiplications are by padding) as a space-to-depth: the input padded by 3, each 2x2 block of
 pixels made 4 channels (F.pixel_unshuffle: 12 channels at 403x403), then a 4x4 stride-1 conv
