@@ -1,5 +1,5 @@
 # Ready for the thirteenth lease (not run yet). From the repository root on nvidia-h200,
-# carrying .whl; ~8 minutes. (1) The trunk conv by conv (trunk_attr.py: GPU ms, bytes, multiply-adds,
+# carrying .whl; ~4 minutes (then lease13_b.sh). (1) The trunk conv by conv (trunk_attr.py: GPU ms, bytes, multiply-adds,
 # achieved TB/s and TFLOPS a module, totals by kind), to say which of the twelfth lease's 8.03 ms
 # of cuDNN implicit GEMMs are the 1x1s with their residual add, the grouped 3x3s or the FPN's.
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl > /dev/null 2>&1 || exit 1
@@ -10,8 +10,3 @@ python3 benchmarks/records/gpu-h200/scripts/trunk_attr.py 2>&1 | grep -v "Warn\|
 # multiprocessor for the 128x256 and 256x128 tiles; ~2 minutes). Where one wins on both shapes
 # with equal bytes, set triton_conv.BLOCKS to it and time the head (lease12_d.sh's loop).
 timeout 240 python3 benchmarks/records/gpu-h200/scripts/int8_tiles2.py 2>&1 | grep -v Warn
-# (3) The trunk's stride-1 1x1s as a persistent int8 GEMM (int8_1x1_persistent.py: TMA residual and
-# output, the loop flattened) against cuDNN's fp16 and the eighth lease's int8 kernel, with
-# each one's achieved TB/s and bytes floor (~3 minutes). Near its floor, the int8 trunk is the
-# lever for the last 1.4x.
-timeout 300 python3 benchmarks/records/gpu-h200/scripts/int8_1x1_persistent.py 2>&1 | grep -v Warn
