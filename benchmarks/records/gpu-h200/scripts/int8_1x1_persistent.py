@@ -22,7 +22,7 @@ import sys
 
 import torch
 
-from retinaflow import triton_conv  # noqa: F401  first: the interpreter on a machine without CUDA
+from retinaflow import triton_conv as tc  # first: the interpreter on a machine without CUDA
 
 import triton  # noqa: E402  isort: skip
 import triton.language as tl  # noqa: E402  isort: skip
@@ -36,14 +36,6 @@ if not CHECK:
 
 
 @triton.jit
-def _tile(tile, grid_m, grid_n, GROUP_M: tl.constexpr):
-    in_group = GROUP_M * grid_n
-    first_m = (tile // in_group) * GROUP_M
-    group_size = tl.minimum(grid_m - first_m, GROUP_M)
-    return first_m + (tile % in_group) % group_size, (tile % in_group) // group_size
-
-
-@triton.jit
 def gemm_i8_persistent(a_desc, b_desc, r_desc, y_desc, scale_ptr, bias_ptr, r_scale, out_inv_scale,
                        M, N, K, HAS_RES: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                        BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr, PROGRAMS: tl.constexpr):
@@ -52,14 +44,14 @@ def gemm_i8_persistent(a_desc, b_desc, r_desc, y_desc, scale_ptr, bias_ptr, r_sc
     start = tl.program_id(0)
     tile_c = start - PROGRAMS  # the epilogue's own count of the tiles (Triton's tutorial 09)
     for tile in tl.range(start, grid_m * grid_n, PROGRAMS, flatten=True):
-        pid_m, pid_n = _tile(tile, grid_m, grid_n, GROUP_M)
+        pid_m, pid_n = tc._tile(tile, grid_m, grid_n, GROUP_M)
         acc = tl.full((BLOCK_M, BLOCK_N), 0, dtype=tl.int32)
         for k in range(0, K, BLOCK_K):
             a = a_desc.load([pid_m * BLOCK_M, k])
             b = b_desc.load([pid_n * BLOCK_N, k])
             acc = tl.dot(a, b.T, acc, out_dtype=tl.int32)
         tile_c += PROGRAMS
-        pid_m, pid_n = _tile(tile_c, grid_m, grid_n, GROUP_M)
+        pid_m, pid_n = tc._tile(tile_c, grid_m, grid_n, GROUP_M)
         offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
         col_ok = offs_n < N
         scale = tl.load(scale_ptr + offs_n, mask=col_ok, other=0.0)

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from retinaflow import triton_conv as tc  # first: the interpreter on a machine without CUDA
+from retinaflow.model.fused_backbone import merged_group_weight
 
 import triton  # noqa: E402  isort: skip
 import triton.language as tl  # noqa: E402  isort: skip
@@ -51,15 +52,8 @@ def grouped_kernel(x_desc, w_desc, scale_ptr, bias_ptr, y_ptr, out_inv_scale, P,
 
 def merged_weight(weight, groups, mg):
     """[C, C/groups, 3, 3] -> the kernel's [C, 9 * mg] int8 layout of merged groups of mg
-    channels (block-diagonal), with the per-channel scales."""
-    channels, per = weight.shape[:2]
-    wide = torch.zeros(channels, mg, 3, 3, dtype=weight.dtype, device=weight.device)
-    out_per = channels // groups
-    for g in range(groups):
-        rows = slice(g * out_per, (g + 1) * out_per)
-        col = (g * per) % mg
-        wide[rows, col:col + per] = weight[rows]
-    return tc.quantize_weight(wide)
+    channels (fused_backbone.merged_group_weight: block-diagonal), with the per-channel scales."""
+    return tc.quantize_weight(merged_group_weight(weight, groups, weight.shape[0] // mg))
 
 
 def run(xq, shape, wq, scale, bias, out_scale, mg, bm=128, stages=3, warps=4):
