@@ -13,9 +13,13 @@ from retinaflow import triton_conv
 from retinaflow.device_postprocess import _flat_logits
 from retinaflow.model.head import NUM_LEVELS
 from retinaflow.model.int8_head import (
+    BUILD_FORMAT,
     Int8Head,
     calibrate,
     expected_names,
+    fpn_input_name,
+    input_name,
+    int8_fpn_levels,
     load_int8_head,
     store_int8_build,
 )
@@ -108,6 +112,23 @@ def test_the_persistent_kernel_equals_the_integer_reference(n, height, width, ch
         triton_conv.conv3x3(xq, shape, wq, scale, bias, True, 1.0, SMALL_BLOCKS, True)
 
 
+@pytest.mark.parametrize("n, height, width, channels", [(3, 5, 7, 64), (1, 1, 1, 32)])
+def test_pack_frames_the_quantized_batch_in_zeros(n, height, width, channels):
+    """pack (built by padding, what compiles to one pass) puts the quantized pixels in the
+    padded grid's interior, in NHWC order (a channels-last map's permuted view included), and
+    zeros everywhere else: the frame, which the taps read as the convolution's padding, and
+    the margins before and after the images."""
+    shape = triton_conv.PaddedShape(n, height, width)
+    x = torch.randn(n, channels, height, width).to(memory_format=torch.channels_last)
+    packed = shape.pack(x.permute(0, 2, 3, 1), 0.01)
+    assert packed.shape == (shape.rows, channels) and packed.is_contiguous()
+    assert torch.equal(shape.interior(packed), triton_conv.quantize(x.permute(0, 2, 3, 1), 0.01))
+    outside = torch.ones_like(packed, dtype=torch.bool)
+    shape.interior(outside).fill_(False)
+    assert not packed[outside].any()
+    assert shape.interior(packed).count_nonzero() > 0.9 * n * height * width * channels
+
+
 def test_an_image_of_zeros_beside_a_large_one_sees_only_its_bias():
     """Images are packed one after another: an all-zero image's output is its bias alone,
     whatever its neighbour holds (a tap that crossed the frame would add the neighbour's)."""
@@ -155,6 +176,48 @@ def test_int8_head_gives_the_float_heads_maps():
         assert _flat_logits(got)[2] is not None
         cosine = F.cosine_similarity(got.float().flatten(), want.flatten(), dim=0)
         assert cosine > 0.99
+
+
+def test_the_fpn_convs_below_the_top_level_run_in_int8():
+    """P3's and P4's FPN output convs run in int8 (the FPN's top level stays float: P6 and P7
+    read it): the trunk's copy hands on their input, the top-down sum, as the float FPN
+    computes it, and the int8 conv's output, dequantized, is the float FPN's output up to two
+    roundings of max/127 (input and output, each ~0.3% of the signal: a cosine above 0.999;
+    a swapped tap or channel gives near 0). The head given keeps its float FPN."""
+    head = load_head(WEIGHTS, **MODEL)
+    amax = calibrate(head, [demo_images(2, seed=1)])
+    int8 = Int8Head(head, amax)
+    assert int8_fpn_levels(head) == [0, 1]
+    assert not isinstance(head.backbone.fpn.layer_blocks[0], torch.nn.Identity)
+    sums = {}
+    blocks = head.backbone.fpn.layer_blocks
+    hooks = [
+        blocks[level].register_forward_pre_hook(
+            lambda m, a, level=level: sums.update({level: a[0]})
+        )
+        for level in (0, 1)
+    ]
+    images = demo_images(2, seed=2)
+    with torch.inference_mode():
+        want = head.features(images)
+        for hook in hooks:
+            hook.remove()
+        got = int8.trunk.features(images)
+        assert all(torch.equal(got[level], sums[level]) for level in (0, 1))
+        assert all(torch.equal(got[level], want[level]) for level in (2, 3, 4))
+        outputs = int8.fpn_outputs(int8.packed_features(images))
+    for level, (buffer, size) in enumerate(outputs):
+        assert buffer.dtype == torch.int8
+        if level not in (0, 1):
+            continue
+        scale = int8.scales[input_name(level)]
+        shape = triton_conv.PaddedShape(*size)
+        dequantized = shape.interior(buffer).float() * scale
+        reference = want[level].permute(0, 2, 3, 1)
+        cosine = F.cosine_similarity(dequantized.flatten(), reference.flatten(), dim=0)
+        assert cosine > 0.999, (level, cosine)
+        # the input was quantized with its own calibrated range, not the output's
+        assert int8.scales[fpn_input_name(level)] != scale
 
 
 def test_each_level_and_tower_is_a_chain_of_its_own():
@@ -209,6 +272,15 @@ def test_build_round_trip_and_the_runner(tmp_path):
     assert runner.settings()["heads"].startswith("int8")
     with pytest.raises(ValueError, match="not a torch-int8 build"):
         load_int8_head(weights, **MODEL)
+
+
+def test_a_build_of_another_format_is_stale_in_the_dag():
+    """The rule names the library's build format as a param: a build made before a new format
+    (here /2, the FPN convs' input ranges) reruns under Snakemake's params trigger instead of
+    failing to load at inference (the rule's script refuses a param that is not the
+    library's; test_torch_int8_runs_in_the_dag runs it)."""
+    rule = (ROOT / "workflow/rules/quantize.smk").read_text()
+    assert f'build_format="{BUILD_FORMAT}"' in rule
 
 
 def test_compiled_trunk_gives_the_same_heads():

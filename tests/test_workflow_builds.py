@@ -269,7 +269,8 @@ def test_torch_int8_runs_in_the_dag(builds_run):
     snakemake(workdir, "--", "results/map_torch-int8.json", configfiles=[small])
     record = json.loads((workdir / "models/demo/torch-int8.json").read_text())
     assert record["calibration"]["images"] == SMALL["calibration"]["count"]
-    assert record["tensors"] == 5 * (1 + 2 * 4)  # each level's input, both towers' 4 convs
+    # P3's and P4's FPN conv input; each level's input, both towers' 4 convs
+    assert record["tensors"] == 2 + 5 * (1 + 2 * 4)
     stats = json.loads((workdir / "preds/demo/torch-int8/stats.json").read_text())
     assert stats["runner"]["heads"].startswith("int8") and stats["device"] == "cpu"
     int8 = json.loads((workdir / "results/map_torch-int8.json").read_text())["bbox_mAP"]

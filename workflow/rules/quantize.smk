@@ -56,5 +56,7 @@ rule quantize_torch_head:
         device=lookup(within=config, dpath="infer/device"),
         batch_size=lookup(within=config, dpath="infer/batch_size"),
         calibration=calibration_description(),
+        # model/int8_head.BUILD_FORMAT: a build of an older format is stale (params changed)
+        build_format="retinaflow-torch-int8/2",
     script:
         "../scripts/quantize_torch_head.py"

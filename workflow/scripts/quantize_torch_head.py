@@ -3,7 +3,7 @@ torch-int8 build (checkpoint and activation ranges, model/int8_head.py)."""
 
 from retinaflow.calibration import calibration_record, quantization_images
 from retinaflow.io import write_json
-from retinaflow.model.int8_head import calibrate_images, store_int8_build
+from retinaflow.model.int8_head import BUILD_FORMAT, calibrate_images, store_int8_build
 from retinaflow.scripting import config_keys, job_logging
 
 settings = config_keys(
@@ -16,6 +16,11 @@ settings = config_keys(
 with job_logging(snakemake.log[0], snakemake.threads, settings=settings) as log:
     p = snakemake.params
     inputs = snakemake.input
+    if p.build_format != BUILD_FORMAT:
+        raise ValueError(
+            f"rule quantize_torch_head names build format {p.build_format!r}, the library "
+            f"writes {BUILD_FORMAT!r}: set the rule's build_format to the library's"
+        )
     # never a scored image: the list must share none with the evaluation split
     images = quantization_images(inputs.calibration, inputs.calibration_images, inputs.evaluation)
     amax = calibrate_images(

@@ -1,12 +1,19 @@
 """The int8 GPU head (variant torch-int8): backbone and FPN in PyTorch (fp16 on the GPU), both
-heads' convolutions in int8 on the tensor cores (retinaflow.triton_conv).
+heads' convolutions and the FPN's lower output convs in int8 on the tensor cores
+(retinaflow.triton_conv).
 
 The heads hold most of RetinaNet's arithmetic (at 800x800 about 270 of ~340 GFLOPs an image:
 eight 256->256 3x3 convs and the 256->A*K class conv on five levels, P3 the largest), so they
-are what int8 speeds up. Calibration runs the float network on the calibration images and
-keeps the largest |value| of every tensor the kernel quantizes: each level's FPN output (both
-towers' input) and each tower conv's ReLU output, per level (the weights are shared by the
-levels, the activations' ranges are not). Weights are int8 per output channel; activations
+are what int8 speeds up. The FPN's 3x3 output convs (its layer blocks) are the same
+256->256 stride-1 3x3, where cuDNN's fp16 took twice the int8 kernel's time (0.69 against
+0.32-0.35 ms at P3, batch 32, H200): they run in int8 too, but for the FPN's top level, whose
+float output P6 and P7 read (int8_fpn_levels), their output quantized straight into the
+heads' input (the head 21.11 -> 20.87 ms, the demo's mAP inside the 99% gate:
+benchmarks/gpu-h200.md, thirteenth lease). Calibration runs the float network on the
+calibration images and keeps the largest |value| of every tensor the kernel quantizes: those
+FPN convs' input (the top-down sum), each level's FPN output (both towers' input) and each
+tower conv's ReLU output, per level (the weights are shared by the levels, the activations'
+ranges are not). Weights are int8 per output channel; activations
 per tensor, symmetric ("max" calibration, the int8 builds' default method).
 
 The build (`store_int8_build`) is one file, as a TVM build is: the checkpoint's state dict and
@@ -15,6 +22,7 @@ the calibrated ranges.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -29,7 +37,7 @@ from ..io import atomic_path
 from .architectures import build_retinanet
 from .head import NUM_LEVELS, HeadMaps
 
-BUILD_FORMAT = "retinaflow-torch-int8/1"
+BUILD_FORMAT = "retinaflow-torch-int8/2"  # /2: the FPN convs' input ranges
 TOWERS = (("cls", "classification_head", "cls_logits"), ("box", "regression_head", "bbox_reg"))
 FIRST_LEVEL = 3  # P3
 MIN_AMAX = 1e-6  # an all-zero tensor still gets a finite scale (its values quantize to 0)
@@ -44,8 +52,29 @@ def tower_convs(head: HeadMaps) -> dict[str, tuple[list[nn.Conv2d], nn.Conv2d]]:
     return towers
 
 
+def int8_fpn_levels(head: HeadMaps) -> list[int]:
+    """The levels whose FPN output conv (layer block) runs in int8: every one but the FPN's
+    top level, whose float output the extra blocks (P6, P7) read."""
+    return list(range(len(head.backbone.fpn.layer_blocks) - 1))
+
+
+def fpn_conv(head: HeadMaps, level: int) -> nn.Conv2d:
+    """The FPN's output conv of `level` (torchvision's layer block: a Conv2d in a Sequential)."""
+    block = head.backbone.fpn.layer_blocks[level]
+    if isinstance(block, nn.Conv2d):
+        return block
+    convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+    if len(convs) != 1 or len(list(block.children())) != 1:
+        raise ValueError(f"the FPN's level {level} output is not a lone convolution: {block}")
+    return convs[0]
+
+
 def input_name(level: int) -> str:
     return f"p{FIRST_LEVEL + level}.input"
+
+
+def fpn_input_name(level: int) -> str:
+    return f"p{FIRST_LEVEL + level}.fpn_input"
 
 
 def output_name(level: int, tower: str, index: int) -> str:
@@ -63,20 +92,32 @@ def calibrate(head: HeadMaps, batches: Iterable[torch.Tensor]) -> dict[str, floa
     def keep(name, x):
         amax[name] = max(amax.get(name, 0.0), float(x.abs().max()))
 
-    for images in batches:
-        for level, feature in enumerate(head.features(images)):
-            keep(input_name(level), feature)
-            for tower, (convs, _) in towers.items():
-                x = feature
-                for index, conv in enumerate(convs):
-                    x = torch.relu(conv(x))
-                    keep(output_name(level, tower, index), x)
+    def fpn_input_kept(level):
+        return lambda module, args: keep(fpn_input_name(level), args[0])
+
+    blocks = head.backbone.fpn.layer_blocks
+    hooks = [
+        blocks[level].register_forward_pre_hook(fpn_input_kept(level))
+        for level in int8_fpn_levels(head)
+    ]
+    try:
+        for images in batches:
+            for level, feature in enumerate(head.features(images)):
+                keep(input_name(level), feature)
+                for tower, (convs, _) in towers.items():
+                    x = feature
+                    for index, conv in enumerate(convs):
+                        x = torch.relu(conv(x))
+                        keep(output_name(level, tower, index), x)
+    finally:
+        for hook in hooks:
+            hook.remove()
     return amax
 
 
 def expected_names(head: HeadMaps) -> list[str]:
     """The tensor names calibration gives for this head."""
-    names, towers = [], tower_convs(head)
+    names, towers = [fpn_input_name(level) for level in int8_fpn_levels(head)], tower_convs(head)
     for level in range(NUM_LEVELS):
         names.append(input_name(level))
         for tower, (convs, _) in towers.items():
@@ -95,8 +136,9 @@ class _QuantizedConv:
 
 
 class Int8Head(nn.Module):
-    """images in [0,1], NCHW -> the 10 maps of HeadMaps, float16: the float trunk (the head
-    given, in whatever dtype the module is cast to), then both heads in int8. The maps are
+    """images in [0,1], NCHW -> the 10 maps of HeadMaps, float16: the float trunk (a copy of
+    the head given, in whatever dtype the module is cast to) up to the FPN's int8 levels'
+    top-down sums, then their FPN output convs and both heads in int8. The maps are
     NCHW-shaped views of the interior of padded NHWC buffers (the kernel's output layout,
     read in place by the device post-processing; `.contiguous()` makes a dense copy)."""
 
@@ -105,7 +147,14 @@ class Int8Head(nn.Module):
         missing = sorted(set(expected_names(head)) - set(activation_amax))
         if missing:
             raise ValueError(f"the int8 head's calibration lacks {len(missing)}: {missing[:3]}")
-        self.trunk = head
+        self.fpn_levels = int8_fpn_levels(head)
+        # the FPN convs run here: in the trunk's copy their layer blocks hand the sum on
+        self.fpn_quantized = {
+            level: self._quantize(fpn_conv(head, level)) for level in self.fpn_levels
+        }
+        self.trunk = copy.deepcopy(head)
+        for level in self.fpn_levels:
+            self.trunk.backbone.fpn.layer_blocks[level] = nn.Identity()
         self.scales = {
             k: max(float(v), MIN_AMAX) / triton_conv.INT8_MAX for k, v in activation_amax.items()
         }
@@ -141,27 +190,52 @@ class Int8Head(nn.Module):
                         layers.append((conv.weight, combined, conv.bias, relu, out))
                         scale = out
                     placed[tower, level] = layers
+            for level, conv in self.fpn_quantized.items():
+                conv = conv.to(device)
+                combined = (conv.weight_scale * self.scales[fpn_input_name(level)]).contiguous()
+                out = self.scales[input_name(level)]
+                placed["fpn", level] = (conv.weight, combined, conv.bias, False, out)
             self._placed[device] = placed
         return self._placed[device]
 
     def packed_features(self, images: torch.Tensor) -> list[tuple[torch.Tensor, tuple]]:
-        """The FPN levels, each quantized into a padded flat int8 buffer, with its (N, H, W):
-        what the float trunk hands the int8 heads (compiled as one, see compiled())."""
+        """What the float trunk hands the int8 convs (compiled as one, see compiled()): each
+        level's FPN output, or at the int8 FPN levels the sum their FPN conv reads, quantized
+        into a padded flat int8 buffer, with its (N, H, W)."""
         packed = []
         for level, feature in enumerate(self.trunk.features(images)):
             n, _, height, width = feature.shape
             shape = triton_conv.PaddedShape(n, height, width)
-            scale = self.scales[input_name(level)]
-            packed.append((shape.pack(feature.permute(0, 2, 3, 1), scale), (n, height, width)))
+            name = fpn_input_name(level) if level in self.fpn_levels else input_name(level)
+            packed.append(
+                (shape.pack(feature.permute(0, 2, 3, 1), self.scales[name]), (n, height, width))
+            )
         return packed
 
+    def fpn_outputs(
+        self, packed: Sequence[tuple[torch.Tensor, tuple]]
+    ) -> list[tuple[torch.Tensor, tuple]]:
+        """packed_features' levels -> each level's FPN output as the heads' int8 input: the
+        int8 FPN levels' output convs run here, the other levels pass as they are."""
+        placed = self._on(packed[0][0].device)
+        levels = []
+        for level, (buffer, size) in enumerate(packed):
+            if level in self.fpn_levels:
+                weight, scale, bias, relu, out = placed["fpn", level]
+                shape = triton_conv.PaddedShape(*size)
+                buffer = triton_conv.conv3x3(buffer, shape, weight, scale, bias, relu, out)
+            levels.append((buffer, size))
+        return levels
+
     def heads(self, packed: Sequence[tuple[torch.Tensor, tuple]]) -> tuple[torch.Tensor, ...]:
-        """The packed levels -> (5 class maps, 5 box maps), both heads in int8. A (level,
-        tower) pair is a chain of five convolutions that needs no other: on CUDA, with
+        """packed_features' levels -> (5 class maps, 5 box maps): the int8 FPN convs
+        (fpn_outputs), then both heads in int8. A (level, tower) pair is then a chain of five
+        convolutions that needs no other: on CUDA, with
         `concurrent`, each chain runs on a stream of its own (in a CUDA graph: a branch), so
         that the small levels' tiles fill the multiprocessors the large levels' leave idle
         (at batch 32 P7's 256->256 conv is 42 tiles for the H200's 132; P5-P7 took 0.9 ms of
         the heads' 8.6 run one after another)."""
+        packed = self.fpn_outputs(packed)
         device = packed[0][0].device
         placed = self._on(device)
         chains = [(tower, level) for tower in self.quantized for level in range(len(packed))]

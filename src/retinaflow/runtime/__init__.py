@@ -22,7 +22,8 @@ class HeadRunner(Protocol):
 
 
 # the PyTorch variants: the checkpoint in PyTorch, in a dtype each; torch-int8 its int8 build
-# (model/int8_head.py: the heads in int8 Triton kernels, the trunk in fp16)
+# (model/int8_head.py: the heads and the FPN's lower output convs in int8 Triton kernels, the
+# trunk in fp16)
 TORCH_VARIANTS = ("torch", "torch-fp16", "torch-bf16", "torch-int8")
 
 

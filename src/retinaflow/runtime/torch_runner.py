@@ -1,6 +1,6 @@
 """PyTorch (variants `torch`, `torch-fp16`, `torch-bf16`, `torch-int8`): the checkpoint run
 directly, no export in between, in the variant's dtype (torch-int8: model/int8_head.py, its
-trunk in float16 and its heads in int8 Triton kernels).
+trunk in float16 and its heads, with the FPN's lower output convs, in int8 Triton kernels).
 
 On the CPU the runner takes numpy and returns numpy, float32, as it always has (plain eager,
 NCHW: the fp32 outputs are those of `head(x)` bit for bit). On CUDA it is built for throughput

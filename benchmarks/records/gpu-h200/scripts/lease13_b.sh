@@ -1,4 +1,4 @@
-# Ready for the thirteenth lease (not run yet), after lease13_next.sh. From the repository root
+# Ran in the thirteenth lease (lease13-b.txt), after lease13_next.sh. From the repository root
 # on nvidia-h200, carrying .whl; ~7 minutes. An int8 trunk's two halves against cuDNN's fp16,
 # each with its achieved TB/s or the floor of the bytes it must move:
 # (1) the stride-1 1x1s as a persistent int8 GEMM (int8_1x1_persistent.py: TMA residual and

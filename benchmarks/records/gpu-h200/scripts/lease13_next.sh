@@ -1,4 +1,4 @@
-# Ready for the thirteenth lease (not run yet). From the repository root on nvidia-h200,
+# Ran in the thirteenth lease (lease13-next.txt). From the repository root on nvidia-h200,
 # carrying .whl; ~4 minutes (then lease13_b.sh). (1) The trunk conv by conv (trunk_attr.py: GPU ms, bytes, multiply-adds,
 # achieved TB/s and TFLOPS a module, totals by kind), to say which of the twelfth lease's 8.03 ms
 # of cuDNN implicit GEMMs are the 1x1s with their residual add, the grouped 3x3s or the FPN's.
