@@ -183,7 +183,7 @@ def test_the_fpn_convs_below_the_top_level_run_in_int8():
     read it): the trunk's copy hands on their input, the top-down sum, as the float FPN
     computes it, and the int8 conv's output, dequantized, is the float FPN's output up to two
     roundings of max/127 (input and output, each ~0.3% of the signal: a cosine above 0.999;
-    a swapped tap or channel gives near 0). The head given keeps its float FPN."""
+    P4's weight in P3's conv gave 0.29). The head given keeps its float FPN."""
     head = load_head(WEIGHTS, **MODEL)
     amax = calibrate(head, [demo_images(2, seed=1)])
     int8 = Int8Head(head, amax)

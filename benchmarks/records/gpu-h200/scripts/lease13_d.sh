@@ -1,6 +1,6 @@
-# Thirteenth lease (ran in the last call, lease13-f.txt): the 99% gate with the FPN's int8 convs, on the trained demo
-# network (the demo's 200 images, its own calibration split): torch-int8 against torch (fp32)
-# and torch-fp16, on the GPU. From the repository root on nvidia-h200, carrying .whl; ~3 minutes.
+# Thirteenth lease (ran in the last call, lease13-f.txt): the 99% gate with the FPN's int8
+# convs, on the trained demo network (the demo's 200 images, its own calibration split):
+# torch-int8 against torch (fp32) and torch-fp16, on the GPU. From the repository root on nvidia-h200, carrying .whl; ~3 minutes.
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl > /dev/null 2>&1 || exit 1
 export PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1 PYTHONPATH=$PWD/src:/tmp/site
 O=${OUT:-/tmp/out}; mkdir -p $O
