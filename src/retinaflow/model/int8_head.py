@@ -220,10 +220,9 @@ class Int8Head(nn.Module):
         placed = self._on(packed[0][0].device)
         levels = []
         for level, (buffer, size) in enumerate(packed):
-            if level in self.fpn_levels:
-                weight, scale, bias, relu, out = placed["fpn", level]
+            if level in self.fpn_levels:  # (weight, scale, bias, relu, out scale), as _on gives
                 shape = triton_conv.PaddedShape(*size)
-                buffer = triton_conv.conv3x3(buffer, shape, weight, scale, bias, relu, out)
+                buffer = triton_conv.conv3x3(buffer, shape, *placed["fpn", level])
             levels.append((buffer, size))
         return levels
 
